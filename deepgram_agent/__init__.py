@@ -8,6 +8,17 @@ seed-compatible callback API, function tools, audio helpers and the CLI are all 
 from __future__ import annotations
 
 from . import messages as messages
+from ._client import AgentRouter as AgentRouter
+from ._client import DeepgramClient as DeepgramClient
+from ._connection import AgentConnection as AgentConnection
+from ._connection import AgentEvent as AgentEvent
+from ._connection import ConnectionStatistics as ConnectionStatistics
+from ._connection import ConnectOptions as ConnectOptions
+from .events import AgentWebSocketClient as AgentWebSocketClient
+from .events import AgentWebSocketEvents as AgentWebSocketEvents
+from .events import AsyncAgentWebSocketClient as AsyncAgentWebSocketClient
+from .events import CloseResponse as CloseResponse
+from .events import OpenResponse as OpenResponse
 from .exceptions import AuthenticationError as AuthenticationError
 from .exceptions import ConcurrencyError as ConcurrencyError
 from .exceptions import ConnectionClosed as ConnectionClosed
@@ -35,12 +46,53 @@ from .messages import SettingsApplied as SettingsAppliedResponse
 from .messages import Unhandled as UnhandledResponse
 from .messages import UserStartedSpeaking as UserStartedSpeakingResponse
 from .messages import Welcome as WelcomeResponse
+from .options import Agent as Agent
+from .options import AgentKeepAlive as AgentKeepAlive
+from .options import Audio as Audio
+from .options import Context as Context
+from .options import DeepgramAgentWarning as DeepgramAgentWarning
+from .options import Endpoint as Endpoint
+from .options import Flags as Flags
+from .options import Function as Function
+from .options import FunctionCallResponse as FunctionCallResponse
+from .options import Header as Header
+from .options import InjectAgentMessageOptions as InjectAgentMessageOptions
+from .options import InjectUserMessageOptions as InjectUserMessageOptions
+from .options import Input as Input
+from .options import Item as Item
+from .options import Listen as Listen
+from .options import Output as Output
+from .options import Parameters as Parameters
+from .options import Properties as Properties
+from .options import Provider as Provider
+from .options import SettingsOptions as SettingsOptions
+from .options import Speak as Speak
+from .options import Think as Think
+from .options import UpdateListenOptions as UpdateListenOptions
+from .options import UpdatePromptOptions as UpdatePromptOptions
+from .options import UpdateSpeakOptions as UpdateSpeakOptions
+from .options import UpdateThinkOptions as UpdateThinkOptions
+from .sync import SyncAgentConnection as SyncAgentConnection
 
 __version__ = "0.1.0"
 
 __all__ = (
     "__version__",
     "messages",
+    # core
+    "AgentConnection",
+    "AgentEvent",
+    "AgentRouter",
+    "ConnectOptions",
+    "ConnectionStatistics",
+    "DeepgramClient",
+    "SyncAgentConnection",
+    # callback API
+    "AgentWebSocketClient",
+    "AgentWebSocketEvents",
+    "AsyncAgentWebSocketClient",
+    "CloseResponse",
+    "OpenResponse",
     # exceptions
     "AuthenticationError",
     "ConcurrencyError",
@@ -55,6 +107,33 @@ __all__ = (
     "ProtocolError",
     "SettingsError",
     "SettingsRejected",
+    # options (the seed's classes, mapped onto the wire)
+    "Agent",
+    "AgentKeepAlive",
+    "Audio",
+    "Context",
+    "DeepgramAgentWarning",
+    "Endpoint",
+    "Flags",
+    "Function",
+    "FunctionCallResponse",
+    "Header",
+    "InjectAgentMessageOptions",
+    "InjectUserMessageOptions",
+    "Input",
+    "Item",
+    "Listen",
+    "Output",
+    "Parameters",
+    "Properties",
+    "Provider",
+    "SettingsOptions",
+    "Speak",
+    "Think",
+    "UpdateListenOptions",
+    "UpdatePromptOptions",
+    "UpdateSpeakOptions",
+    "UpdateThinkOptions",
     # seed response names
     "AgentAudioDoneResponse",
     "AgentStartedSpeakingResponse",

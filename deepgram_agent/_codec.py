@@ -34,12 +34,8 @@ class _TypeOnly(msgspec.Struct):
     type: str
 
 
-_server_decoder: msgspec.json.Decoder[ServerMessageUnion] = msgspec.json.Decoder(
-    ServerMessageUnion
-)
-_client_decoder: msgspec.json.Decoder[ClientMessageUnion] = msgspec.json.Decoder(
-    ClientMessageUnion
-)
+_server_decoder: msgspec.json.Decoder[ServerMessageUnion] = msgspec.json.Decoder(ServerMessageUnion)
+_client_decoder: msgspec.json.Decoder[ClientMessageUnion] = msgspec.json.Decoder(ClientMessageUnion)
 _type_decoder = msgspec.json.Decoder(_TypeOnly)
 _encoder = msgspec.json.Encoder()
 
@@ -70,7 +66,9 @@ def decode_server(data: bytes) -> ServerMessage | Unhandled:
         kind = message_type_of(data)
         if kind and kind not in SERVER_MESSAGE_TYPES:
             return Unhandled(message_type=kind, raw=bytes(data))
-        return Unhandled(message_type=kind, raw=bytes(data), reason=f"invalid {kind or 'message'}: {exc}")
+        return Unhandled(
+            message_type=kind, raw=bytes(data), reason=f"invalid {kind or 'message'}: {exc}"
+        )
     except msgspec.DecodeError as exc:
         if not data:
             return Unhandled(message_type="", raw=b"", reason="empty text frame")

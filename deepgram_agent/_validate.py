@@ -42,7 +42,10 @@ T = TypeVar("T")
 
 # Keys each provider type accepts (besides ``type``), and which of them are required.
 THINK_PROVIDER_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "open_ai": (frozenset({"model", "version", "temperature", "reasoning_mode"}), frozenset({"model"})),
+    "open_ai": (
+        frozenset({"model", "version", "temperature", "reasoning_mode"}),
+        frozenset({"model"}),
+    ),
     "anthropic": (frozenset({"model", "version", "temperature"}), frozenset({"model"})),
     "google": (frozenset({"model", "version", "temperature"}), frozenset()),
     "groq": (frozenset({"model", "version", "temperature", "reasoning_mode"}), frozenset()),
@@ -84,7 +87,11 @@ LISTEN_V2_KEYS = frozenset(
         "keyterms",
     }
 )
-THINK_LIVE_ONLY_FUNCTION_KEYS = ("agent_filler_interval_ms", "agent_filler_max_count", "initial_agent_filler")
+THINK_LIVE_ONLY_FUNCTION_KEYS = (
+    "agent_filler_interval_ms",
+    "agent_filler_max_count",
+    "initial_agent_filler",
+)
 
 _HINTS: dict[str, str] = {
     "agent.listen.model": (
@@ -176,7 +183,8 @@ def _check_provider(
     for key in sorted(required):
         if key not in provider:
             raise SettingsError(
-                f"{path}.{key}", f"required field '{key}' is missing for the {kind!r} {what} provider"
+                f"{path}.{key}",
+                f"required field '{key}' is missing for the {kind!r} {what} provider",
             )
     if what == "speak":
         voice = provider.get("voice")

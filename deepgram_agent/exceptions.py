@@ -103,9 +103,7 @@ class SettingsError(DeepgramError, ValueError):
             for schema violations, ``INVALID_SETTINGS`` for values that parse but are invalid).
     """
 
-    def __init__(
-        self, path: str, problem: str, *, code: str = "UNPARSABLE_CLIENT_MESSAGE"
-    ) -> None:
+    def __init__(self, path: str, problem: str, *, code: str = "UNPARSABLE_CLIENT_MESSAGE") -> None:
         self.path = path
         self.problem = problem
         self.code = code

@@ -22,7 +22,7 @@ so there is one model, not two.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal, TypeAlias, Union
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -450,20 +450,7 @@ class CustomToThinkProvider(ClientMessage, tag="__customToThinkProvider"):
     content: Any = None
 
 
-ClientMessageUnion: TypeAlias = Union[
-    Settings,
-    UpdatePrompt,
-    UpdateSpeak,
-    UpdateThink,
-    UpdateListen,
-    UpdateThinkLive,
-    InjectUserMessage,
-    InjectAgentMessage,
-    FunctionCallResponse,
-    KeepAlive,
-    ForceEndTurn,
-    CustomToThinkProvider,
-]
+ClientMessageUnion: TypeAlias = Settings | UpdatePrompt | UpdateSpeak | UpdateThink | UpdateListen | UpdateThinkLive | InjectUserMessage | InjectAgentMessage | FunctionCallResponse | KeepAlive | ForceEndTurn | CustomToThinkProvider
 
 CLIENT_MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
     str(cls.__struct_config__.tag): cls
@@ -722,7 +709,7 @@ class CustomFromThinkProvider(ServerMessage, tag="__customFromThinkProvider"):
     content: Any = None
 
 
-class Warning(ServerMessage, tag="Warning"):  # noqa: A001 - the wire name
+class Warning(ServerMessage, tag="Warning"):
     """``Warning``: non-fatal."""
 
     description: str = ""
@@ -789,30 +776,7 @@ class Unhandled(msgspec.Struct, kw_only=True):
         return f"Unhandled(message_type={self.message_type!r}, raw={shown!r}{more}, reason={self.reason!r})"
 
 
-ServerMessageUnion: TypeAlias = Union[
-    Welcome,
-    SettingsApplied,
-    ConversationText,
-    UserStartedSpeaking,
-    AgentThinking,
-    FunctionCallRequest,
-    FunctionCallCancelled,
-    ServerFunctionCallResponse,
-    AgentStartedSpeaking,
-    AgentAudioDone,
-    PromptUpdated,
-    SpeakUpdated,
-    ThinkUpdated,
-    ListenUpdated,
-    ThinkLiveUpdated,
-    InjectionRefused,
-    LatencyReport,
-    FrustrationDetected,
-    History,
-    CustomFromThinkProvider,
-    Warning,
-    Error,
-]
+ServerMessageUnion: TypeAlias = Welcome | SettingsApplied | ConversationText | UserStartedSpeaking | AgentThinking | FunctionCallRequest | FunctionCallCancelled | ServerFunctionCallResponse | AgentStartedSpeaking | AgentAudioDone | PromptUpdated | SpeakUpdated | ThinkUpdated | ListenUpdated | ThinkLiveUpdated | InjectionRefused | LatencyReport | FrustrationDetected | History | CustomFromThinkProvider | Warning | Error
 
 SERVER_MESSAGE_TYPES: dict[str, type[ServerMessage]] = {
     str(cls.__struct_config__.tag): cls

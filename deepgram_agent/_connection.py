@@ -1,0 +1,899 @@
+"""AgentConnection: the one async core that owns the Voice Agent WebSocket.
+
+Data flow (DESIGN.md 1)::
+
+    server ──aiohttp ws──▶ reader task ──decode_server──▶ hooks ──▶ bounded queue ──▶ consumer
+
+* The reader task decodes every text frame once, straight from bytes, and never dies of a bad
+  frame (an undecodable one becomes :class:`~deepgram_agent.messages.Unhandled`).
+* Hooks (``add_hook``) see every message in the reader, in order, before it is queued; the
+  function-tool dispatcher and the history recorder are hooks, so they work even when nobody
+  iterates.
+* The consumer is ``async for msg in conn`` (or the blocking facade / callback dispatcher,
+  which use a thread-safe queue instead).
+* A keepalive task sends ``KeepAlive`` only when nothing else was sent for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, NamedTuple, TypeAlias
+from urllib.parse import urlsplit
+
+import aiohttp
+import msgspec
+from aiohttp import WSMsgType
+
+from . import messages as m
+from ._codec import decode_server, encode
+from ._queue import AnyQueue, AsyncQueue, End
+from .exceptions import (
+    AuthenticationError,
+    ConcurrencyError,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    DeepgramApiError,
+    DeepgramConnectionError,
+    DeepgramError,
+    DeepgramTimeoutError,
+    ProtocolError,
+    SettingsRejected,
+)
+
+__all__ = [
+    "AgentConnection",
+    "AgentEvent",
+    "ConnectionStatistics",
+    "ConnectOptions",
+    "DEFAULT_BASE_URL",
+    "AGENT_PATH",
+    "build_url",
+]
+
+logger = logging.getLogger("deepgram_agent")
+
+DEFAULT_BASE_URL = "wss://agent.deepgram.com"
+AGENT_PATH = "/v1/agent/converse"
+
+#: What the connection yields: a typed server message, an undecodable frame, or agent audio.
+AgentEvent: TypeAlias = m.ServerMessage | m.Unhandled | bytes
+
+_KEEPALIVE_FRAME = encode(m.KeepAlive())
+_NORMAL_CLOSE_CODES = frozenset({1000, 1005})
+
+
+class ConnectionStatistics(NamedTuple):
+    """Counters of one connection (``conn.statistics()``)."""
+
+    messages_received: int
+    audio_frames_received: int
+    audio_bytes_received: int
+    unhandled_received: int
+    messages_sent: int
+    audio_frames_sent: int
+    audio_bytes_sent: int
+    keepalives_sent: int
+    queued: int
+    queue_high_water: int
+    max_queue: int
+    pending_before_ready: int
+    dropped_before_ready: int
+
+
+class ConnectOptions(msgspec.Struct, kw_only=True):
+    """Tunables of a connection. Every wait is bounded by one of these.
+
+    Attributes:
+        open_timeout: seconds for the handshake, ``Welcome`` and ``SettingsApplied`` together.
+        close_timeout: seconds ``close()`` waits for the server's close frame.
+        keepalive_interval: send ``KeepAlive`` when nothing was sent for this long (seconds);
+            ``None`` turns automatic keepalive off. The server closes an idle session after
+            about 10 s (protocol.md 3 rule 4).
+        max_queue: received messages held for a slow consumer before the reader pauses.
+        max_message_size: largest frame accepted from the server, in bytes.
+        max_pending_audio_bytes: audio held while the session is not ready yet (older
+            frames are dropped and counted beyond this).
+        allow_insecure: allow ``ws://`` to a host that is not loopback.
+        extra_headers: more HTTP headers for the upgrade request.
+    """
+
+    open_timeout: float = 10.0
+    close_timeout: float = 5.0
+    keepalive_interval: float | None = 5.0
+    max_queue: int = 1024
+    max_message_size: int = 16 * 1024 * 1024
+    max_pending_audio_bytes: int = 5 * 48_000 * 2
+    allow_insecure: bool = False
+    extra_headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+def build_url(base_url: str | None) -> str:
+    """The full socket URL for a base URL (``wss://host`` -> ``wss://host/v1/agent/converse``).
+
+    ``http``/``https`` are accepted as ``ws``/``wss``. A URL that already has a path is used
+    as given.
+    """
+    base = (base_url or DEFAULT_BASE_URL).strip()
+    if "://" not in base:
+        base = "wss://" + base
+    scheme, rest = base.split("://", 1)
+    scheme = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme.lower())
+    if scheme not in ("ws", "wss"):
+        raise DeepgramError(f"unsupported URL scheme {scheme!r}: use wss:// (or ws:// locally)")
+    url = f"{scheme}://{rest}"
+    path = urlsplit(url).path
+    if path in ("", "/"):
+        url = url.rstrip("/") + AGENT_PATH
+    return url
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+Hook: TypeAlias = Callable[[Any], None]
+
+
+class AgentConnection:
+    """An open Voice Agent session.
+
+    Create it with ``client.agent.connect(settings)`` (an async context manager) rather than
+    directly. Iterate it to receive, in arrival order, every server message (typed), every
+    undecodable frame (:class:`~deepgram_agent.messages.Unhandled`) and the agent's audio
+    (``bytes``)::
+
+        async with client.agent.connect(settings) as conn:
+            await conn.inject_user_message("Hello")
+            async for msg in conn:
+                ...
+
+    Iteration ends quietly when the connection closes normally (code 1000, or ``close()``)
+    and raises :class:`~deepgram_agent.ConnectionClosedError` when it closes abnormally.
+    Server ``Error`` and ``Warning`` messages are yielded, never raised.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        auth_header: str,
+        settings: m.Settings,
+        settings_json: bytes,
+        options: ConnectOptions | None = None,
+        session: aiohttp.ClientSession | None = None,
+        queue: AnyQueue | None = None,
+    ) -> None:
+        self._url = url
+        self._auth_header = auth_header
+        self.settings = settings
+        self._settings_json = settings_json
+        self.options = options or ConnectOptions()
+        self._session = session
+        self._owns_session = session is None
+        self._queue: AnyQueue = queue if queue is not None else AsyncQueue(self.options.max_queue)
+        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._hooks: dict[type, list[Hook]] = {}
+        self._all_hooks: list[Hook] = []
+        self._close_hooks: list[Callable[[BaseException | None], None]] = []
+        self._open_hooks: list[Callable[[], object]] = []
+        self._welcome = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._start_error: BaseException | None = None
+        self._close_started = False
+        self._closing_by_us = False
+        self.request_id: str | None = None
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+        self._final_error: BaseException | None = None
+        # Held until SettingsApplied: (is_audio, payload)
+        self._pending: deque[tuple[bool, bytes]] = deque()
+        self._pending_audio_bytes = 0
+        self._dropped_before_ready = 0
+        # function calls waiting for an answer: id -> name
+        self._pending_calls: dict[str, str] = {}
+        # counters
+        self._n_msgs = 0
+        self._n_audio_in = 0
+        self._b_audio_in = 0
+        self._n_unhandled = 0
+        self._n_sent = 0
+        self._n_audio_out = 0
+        self._b_audio_out = 0
+        self._n_keepalive = 0
+        self._opened_at = time.monotonic()
+        self._install_core_hooks()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __repr__(self) -> str:
+        state = (
+            "closed" if self._closed.is_set() else ("ready" if self._ready.is_set() else "opening")
+        )
+        return f"<AgentConnection {state} url={self._url!r} request_id={self.request_id!r}>"
+
+    @property
+    def url(self) -> str:
+        """The socket URL (never carries credentials)."""
+        return self._url
+
+    @property
+    def ready(self) -> bool:
+        """True once ``SettingsApplied`` arrived and until the connection closes."""
+        return self._ready.is_set() and not self._closed.is_set()
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection has closed (for whatever reason)."""
+        return self._closed.is_set()
+
+    async def start(self) -> None:
+        """Open the socket, send ``Settings`` and wait for ``SettingsApplied``.
+
+        Bounded by ``options.open_timeout``. Cancelling is safe: the socket is closed.
+
+        Raises:
+            AuthenticationError: 401/403 at the handshake.
+            DeepgramApiError: any other refused handshake.
+            SettingsRejected: the server answered ``Settings`` with ``Error``.
+            DeepgramConnectionError: the server could not be reached.
+            DeepgramTimeoutError: ``open_timeout`` ran out.
+        """
+        try:
+            async with asyncio.timeout(self.options.open_timeout):
+                await self._open_socket()
+                await self._handshake()
+        except TimeoutError:
+            await self._abort()
+            raise DeepgramTimeoutError(
+                f"the agent session did not become ready within {self.options.open_timeout} s "
+                f"({'no Welcome' if not self._welcome.is_set() else 'no SettingsApplied'} from "
+                f"{self._url}); raise open_timeout or check the server"
+            ) from None
+        except BaseException:
+            await self._abort()
+            raise
+
+    async def _open_socket(self) -> None:
+        parts = urlsplit(self._url)
+        if (
+            parts.scheme == "ws"
+            and not self.options.allow_insecure
+            and not _is_loopback(parts.hostname)
+        ):
+            raise DeepgramError(
+                f"refusing unencrypted ws:// to {parts.hostname!r}: use wss://, or pass "
+                "allow_insecure=True if you really mean it (only loopback is allowed by default)"
+            )
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        headers = {
+            "Authorization": self._auth_header,
+            "User-Agent": "deepgram-agent-python",
+            "x-deepgram-session-id": str(uuid.uuid4()),
+        }
+        headers.update(self.options.extra_headers)
+        try:
+            ws = await self._session.ws_connect(
+                self._url,
+                headers=headers,
+                autoping=True,
+                autoclose=True,
+                compress=0,
+                max_msg_size=self.options.max_message_size,
+                timeout=aiohttp.ClientWSTimeout(
+                    ws_receive=None, ws_close=self.options.close_timeout
+                ),
+                decode_text=False,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            # Not chained: the aiohttp error's request_info holds our request headers.
+            headers_in: Mapping[str, str] = exc.headers or {}
+            detail = headers_in.get("dg-error") or exc.message or "handshake refused"
+            rid = headers_in.get("dg-request-id")
+            cls = AuthenticationError if exc.status in (401, 403) else DeepgramApiError
+            hint = (
+                "; check DEEPGRAM_API_KEY (or api_key=/access_token=)"
+                if cls is AuthenticationError
+                else ""
+            )
+            raise cls(f"{detail}{hint}", status=exc.status, request_id=rid) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DeepgramConnectionError(f"could not connect to {self._url}: {exc}") from exc
+        self._ws = ws
+        for open_hook in self._open_hooks:
+            try:
+                open_hook()
+            except Exception:
+                logger.exception("deepgram_agent: an open hook raised")
+        loop = asyncio.get_running_loop()
+        self._reader_task = loop.create_task(self._read_loop(ws), name="deepgram-agent-reader")
+        logger.debug("socket open to %s", self._url)
+
+    async def _handshake(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        waiter = asyncio.ensure_future(self._welcome.wait())
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            closed.cancel()
+        if not self._welcome.is_set():
+            raise self._start_failure("the server closed before sending Welcome")
+        await ws.send_frame(self._settings_json, WSMsgType.TEXT)
+        self._n_sent += 1
+        ready = asyncio.ensure_future(self._ready.wait())
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({ready, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            closed.cancel()
+        if self._start_error is not None:
+            raise self._start_error
+        if not self._ready.is_set():
+            raise self._start_failure("the server closed before SettingsApplied")
+        await self._flush_pending()
+        if self.options.keepalive_interval:
+            self._keepalive_task = asyncio.get_running_loop().create_task(
+                self._keepalive_loop(self.options.keepalive_interval),
+                name="deepgram-agent-keepalive",
+            )
+
+    def _start_failure(self, what: str) -> BaseException:
+        if self._start_error is not None:
+            return self._start_error
+        err = self._final_error
+        detail = f"code {self.close_code}" + (
+            f", {self.close_reason!r}" if self.close_reason else ""
+        )
+        exc = ProtocolError(f"{what} ({detail})")
+        if err is not None:
+            exc.__cause__ = err
+        return exc
+
+    async def _abort(self) -> None:
+        self._closing_by_us = True
+        with contextlib.suppress(Exception):
+            await self._shutdown(code=1000)
+
+    # ------------------------------------------------------------------ reader
+
+    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        receive = ws.receive
+        queue = self._queue
+        hooks = self._hooks
+        all_hooks = self._all_hooks
+        TEXT = WSMsgType.TEXT
+        BINARY = WSMsgType.BINARY
+        error: BaseException | None = None
+        saw_close_frame = False
+        try:
+            while True:
+                msg = await receive()
+                kind = msg.type
+                if kind is TEXT:
+                    item: Any = decode_server(msg.data)
+                    self._n_msgs += 1
+                    handlers = hooks.get(type(item))
+                    if handlers is not None:
+                        for hook in handlers:
+                            self._run_hook(hook, item)
+                    if all_hooks:
+                        for hook in all_hooks:
+                            self._run_hook(hook, item)
+                elif kind is BINARY:
+                    item = msg.data
+                    self._n_audio_in += 1
+                    self._b_audio_in += len(item)
+                    if all_hooks:
+                        for hook in all_hooks:
+                            self._run_hook(hook, item)
+                elif kind is WSMsgType.CLOSE:
+                    saw_close_frame = True
+                    self.close_code = ws.close_code if ws.close_code is not None else msg.data
+                    self.close_reason = msg.extra or ""
+                    continue
+                elif kind is WSMsgType.ERROR:
+                    error = msg.data if isinstance(msg.data, BaseException) else None
+                    break
+                else:  # CLOSED / CLOSING
+                    break
+                if not queue.put_nowait(item):
+                    await queue.put(item)
+        except asyncio.CancelledError:
+            error = None
+            raise
+        except Exception as exc:  # never expected; reported, not swallowed
+            logger.exception("deepgram_agent reader failed")
+            error = exc
+        finally:
+            self._finish_reader(ws, error, saw_close_frame)
+
+    def _run_hook(self, hook: Hook, item: Any) -> None:
+        try:
+            hook(item)
+        except Exception:
+            logger.exception("deepgram_agent: a message hook raised; the stream goes on")
+
+    def _finish_reader(
+        self,
+        ws: aiohttp.ClientWebSocketResponse[bool],
+        error: BaseException | None,
+        saw_close: bool,
+    ) -> None:
+        if self.close_code is None:
+            self.close_code = ws.close_code
+        exc_cause = error or ws.exception()
+        code = self.close_code
+        if self._closing_by_us or (saw_close and code in _NORMAL_CLOSE_CODES):
+            end_error: BaseException | None = None
+            self._final_error = None
+        else:
+            if not saw_close or code is None:
+                code = 1006
+                self.close_code = 1006
+            reason = self.close_reason
+            detail = "the connection was lost" if not saw_close else "the server closed the session"
+            err = ConnectionClosedError(code, reason, detail)
+            if exc_cause is not None:
+                err.__cause__ = exc_cause
+            end_error = err
+            self._final_error = err
+        self._closed.set()
+        self._queue.put_nowait(End(end_error))
+        for hook in self._close_hooks:
+            try:
+                hook(end_error)
+            except Exception:
+                logger.exception("deepgram_agent: a close hook raised")
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+
+    # The reader calls these for the handshake and function-call bookkeeping.
+    def _on_welcome(self, msg: m.Welcome) -> None:
+        self.request_id = msg.request_id or None
+        self._welcome.set()
+
+    def _on_settings_applied(self, msg: m.SettingsApplied) -> None:
+        self._ready.set()
+
+    def _on_error(self, msg: m.Error) -> None:
+        if not self._ready.is_set() and self._start_error is None:
+            self._start_error = SettingsRejected(
+                msg.description or "the server rejected the Settings",
+                code=msg.code or None,
+                request_id=self.request_id,
+            )
+            self._ready.set()
+
+    def _on_function_call_request(self, msg: m.FunctionCallRequest) -> None:
+        for item in msg.functions:
+            if item.client_side and item.id:
+                self._pending_calls[item.id] = item.name
+
+    def _on_function_call_cancelled(self, msg: m.FunctionCallCancelled) -> None:
+        for item in msg.functions:
+            self._pending_calls.pop(item.id, None)
+
+    def _install_core_hooks(self) -> None:
+        self.add_hook(m.Welcome, self._on_welcome)
+        self.add_hook(m.SettingsApplied, self._on_settings_applied)
+        self.add_hook(m.Error, self._on_error)
+        self.add_hook(m.FunctionCallRequest, self._on_function_call_request)
+        self.add_hook(m.FunctionCallCancelled, self._on_function_call_cancelled)
+        self.add_hook(m.Unhandled, self._on_unhandled)
+
+    def _on_unhandled(self, msg: m.Unhandled) -> None:
+        self._n_unhandled += 1
+        if msg.reason is not None:
+            logger.warning(
+                "deepgram_agent: undecodable %s frame from the server (%s); delivered as Unhandled",
+                msg.message_type or "text",
+                msg.reason[:200],
+            )
+
+    def add_hook(self, message_type: type | None, hook: Hook) -> None:
+        """Call ``hook(msg)`` in the reader for every message of ``message_type``.
+
+        ``None`` means every item, audio ``bytes`` included. Hooks run in arrival order before
+        the message is queued for the consumer; they must be quick and must not block (start a
+        task for real work). A hook that raises is logged; the stream goes on.
+        """
+        if message_type is None:
+            self._all_hooks.append(hook)
+        else:
+            self._hooks.setdefault(message_type, []).append(hook)
+
+    def add_open_hook(self, hook: Callable[[], object]) -> None:
+        """Call ``hook()`` once the socket is open, before any message is read."""
+        self._open_hooks.append(hook)
+
+    def add_close_hook(self, hook: Callable[[BaseException | None], None]) -> None:
+        """Call ``hook(error_or_None)`` once when the connection has closed."""
+        self._close_hooks.append(hook)
+
+    # ------------------------------------------------------------------ receiving
+
+    def __aiter__(self) -> AsyncIterator[AgentEvent]:
+        return self
+
+    async def __anext__(self) -> AgentEvent:
+        queue = self._queue
+        if not isinstance(queue, AsyncQueue):
+            raise ConcurrencyError("this connection is read through its blocking facade")
+        item = queue.get_nowait()
+        if item is None:
+            item = await queue.get()
+        if isinstance(item, End):
+            if item.error is not None:
+                raise item.error
+            raise StopAsyncIteration
+        return item  # type: ignore[no-any-return]
+
+    async def recv(self, timeout: float | None = None) -> AgentEvent:
+        """Return the next message, ``Unhandled`` frame or audio chunk.
+
+        Args:
+            timeout: seconds to wait at most (``None``: until something arrives).
+
+        Raises:
+            ConnectionClosedOK: the connection closed normally.
+            ConnectionClosedError: it closed abnormally.
+            DeepgramTimeoutError: nothing arrived within ``timeout``.
+
+        Cancelling is safe: no message is lost.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.__anext__()
+        except StopAsyncIteration:
+            raise ConnectionClosedOK(self.close_code, self.close_reason) from None
+        except TimeoutError:
+            raise DeepgramTimeoutError(f"no message within {timeout} s") from None
+
+    # ------------------------------------------------------------------ sending
+
+    def _check_open(self) -> aiohttp.ClientWebSocketResponse[bool]:
+        ws = self._ws
+        if ws is None or self._closed.is_set() or ws.closed:
+            if self._final_error is not None:
+                raise ConnectionClosedError(
+                    self.close_code, self.close_reason, "cannot send: the connection is closed"
+                ) from self._final_error
+            raise ConnectionClosedOK(
+                self.close_code, self.close_reason, "cannot send: the connection is closed"
+            )
+        return ws
+
+    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one chunk of user audio (in the ``audio.input`` format) as a binary frame.
+
+        Empty chunks are skipped (the protocol forbids empty binary frames). Audio sent before
+        ``SettingsApplied`` is held (up to ``max_pending_audio_bytes``, oldest dropped first)
+        and sent right after it.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+        """
+        if not data:
+            return
+        if not self._ready.is_set():
+            self._hold(True, bytes(data))
+            return
+        ws = self._check_open()
+        try:
+            await ws.send_frame(data, WSMsgType.BINARY)  # type: ignore[arg-type]
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            raise self._send_failed(exc) from exc
+        self._n_audio_out += 1
+        self._b_audio_out += len(data)
+
+    def _send_failed(self, exc: BaseException) -> BaseException:
+        return ConnectionClosedError(
+            self.close_code or 1006, self.close_reason, f"send failed: {exc}"
+        )
+
+    def _hold(self, is_audio: bool, payload: bytes) -> None:
+        if self._closed.is_set():
+            self._check_open()
+        self._pending.append((is_audio, payload))
+        if is_audio:
+            self._pending_audio_bytes += len(payload)
+            while self._pending_audio_bytes > self.options.max_pending_audio_bytes:
+                for i, (audio, chunk) in enumerate(self._pending):
+                    if audio:
+                        del self._pending[i]
+                        self._pending_audio_bytes -= len(chunk)
+                        self._dropped_before_ready += 1
+                        break
+                else:  # pragma: no cover - only control frames left
+                    break
+
+    async def _flush_pending(self) -> None:
+        ws = self._check_open()
+        while self._pending:
+            is_audio, payload = self._pending.popleft()
+            await ws.send_frame(payload, WSMsgType.BINARY if is_audio else WSMsgType.TEXT)
+            if is_audio:
+                self._pending_audio_bytes -= len(payload)
+                self._n_audio_out += 1
+                self._b_audio_out += len(payload)
+            else:
+                self._n_sent += 1
+
+    async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
+        """Send a JSON text frame exactly as given, with no validation (escape hatch).
+
+        Use it to reach server features this SDK does not model yet. A mapping is encoded as
+        JSON; ``str``/``bytes`` are sent verbatim.
+        """
+        if isinstance(payload, Mapping):
+            data = encode(dict(payload))
+        elif isinstance(payload, str):
+            data = payload.encode()
+        else:
+            data = bytes(payload)
+        await self._send_text(data)
+
+    async def _send_text(self, data: bytes) -> None:
+        if not self._ready.is_set():
+            self._hold(False, data)
+            return
+        ws = self._check_open()
+        try:
+            await ws.send_frame(data, WSMsgType.TEXT)
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            raise self._send_failed(exc) from exc
+        self._n_sent += 1
+
+    async def send(self, message: Any) -> None:
+        """Validate and send any client message.
+
+        Accepts a ``deepgram_agent.messages`` struct, one of the seed's option objects
+        (``UpdatePromptOptions``, ``FunctionCallResponse``, ...) or a plain dict. A
+        ``FunctionCallResponse`` without an id gets the id of the oldest pending request for
+        that function name.
+
+        Raises:
+            SettingsError: the message is invalid (names the JSON path).
+            TypeError: not a message.
+            ConnectionClosed: the connection is closed.
+        """
+        from .options import coerce_client_message
+
+        msg = coerce_client_message(message)
+        if isinstance(msg, m.Settings):
+            raise DeepgramApiError(
+                "Settings can only be sent once, when connecting (the server answers a second "
+                "one with SETTINGS_ALREADY_APPLIED); open a new connection to change them "
+                "wholesale, or use update_prompt/update_speak/update_think/update_listen",
+                code="SETTINGS_ALREADY_APPLIED",
+            )
+        if isinstance(msg, m.FunctionCallResponse):
+            msg = self._complete_function_response(msg)
+        await self._send_text(encode(msg))
+
+    def _complete_function_response(self, msg: m.FunctionCallResponse) -> m.FunctionCallResponse:
+        if isinstance(msg.id, str) and msg.id:
+            self._pending_calls.pop(msg.id, None)
+            return msg
+        for call_id, name in self._pending_calls.items():
+            if name == msg.name:
+                del self._pending_calls[call_id]
+                return m.FunctionCallResponse(id=call_id, name=msg.name, content=msg.content)
+        raise DeepgramError(
+            f"no pending FunctionCallRequest for function {msg.name!r}, so the response has no "
+            "id to answer; pass id=<the request's functions[i].id>"
+        )
+
+    async def update_prompt(self, prompt: str) -> None:
+        """Send ``UpdatePrompt``; the server answers ``PromptUpdated``."""
+        await self.send(m.UpdatePrompt(prompt=prompt))
+
+    async def update_speak(self, speak: Any) -> None:
+        """Send ``UpdateSpeak`` (a ``Speak`` option, ``messages.SpeakSettings``, a list, or a dict)."""
+        from .options import UpdateSpeakOptions
+
+        await self.send(
+            speak if isinstance(speak, UpdateSpeakOptions) else UpdateSpeakOptions(speak=speak)
+        )
+
+    async def update_think(self, think: Any) -> None:
+        """Send ``UpdateThink`` (a ``Think`` option, ``messages.ThinkSettings``, a list, or a dict)."""
+        from .options import UpdateThinkOptions
+
+        await self.send(
+            think if isinstance(think, UpdateThinkOptions) else UpdateThinkOptions(think=think)
+        )
+
+    async def update_listen(self, listen: Any) -> None:
+        """Send ``UpdateListen`` (a ``Listen`` option, ``messages.ListenSettings`` or a dict)."""
+        from .options import UpdateListenOptions
+
+        await self.send(
+            listen
+            if isinstance(listen, UpdateListenOptions)
+            else UpdateListenOptions(listen=listen)
+        )
+
+    async def inject_user_message(self, content: str) -> None:
+        """Send ``InjectUserMessage``: the agent acts as if the user said ``content``."""
+        await self.send(m.InjectUserMessage(content=content))
+
+    async def inject_agent_message(self, message: str, *, behavior: str | None = None) -> None:
+        """Send ``InjectAgentMessage``: the agent says ``message`` verbatim.
+
+        Args:
+            message: the text to speak.
+            behavior: ``"default"``, ``"queue"`` or ``"interrupt"`` (server default when omitted).
+        """
+        if behavior is None:
+            await self.send(m.InjectAgentMessage(message=message))
+        else:
+            await self.send(m.InjectAgentMessage(message=message, behavior=behavior))
+
+    async def send_function_call_response(
+        self,
+        response: Any = None,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        content: Any = None,
+    ) -> None:
+        """Answer a client-side function call with ``FunctionCallResponse {id, name, content}``.
+
+        Pass either a response object (``FunctionCallResponse`` option or message) or the
+        keywords. ``content`` that is not a string is sent as JSON text.
+        """
+        if response is None:
+            if name is None:
+                raise TypeError("send_function_call_response() needs a response object or name=")
+            text = content if isinstance(content, str) else msgspec.json.encode(content).decode()
+            response = (
+                m.FunctionCallResponse(name=name, content=text, id=id)
+                if id
+                else m.FunctionCallResponse(name=name, content=text)
+            )
+        await self.send(response)
+
+    async def keep_alive(self) -> None:
+        """Send ``KeepAlive`` now (automatic keepalive makes this rarely necessary)."""
+        await self._send_text(_KEEPALIVE_FRAME)
+        self._n_keepalive += 1
+
+    async def force_end_turn(self) -> None:
+        """Send ``ForceEndTurn``: end the current user turn now (Flux listen only)."""
+        await self.send(m.ForceEndTurn())
+
+    async def _keepalive_loop(self, interval: float) -> None:
+        period = interval / 2
+        last = (self._n_sent, self._n_audio_out)
+        try:
+            while not self._closed.is_set():
+                await asyncio.sleep(period)
+                now = (self._n_sent, self._n_audio_out)
+                if now == last:
+                    try:
+                        await self.keep_alive()
+                    except DeepgramError:
+                        return
+                    now = (self._n_sent, self._n_audio_out)
+                last = now
+        except asyncio.CancelledError:
+            pass
+
+    # ------------------------------------------------------------------ closing
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection. Idempotent, bounded by ``close_timeout``, safe from any task.
+
+        Iteration then ends quietly. Cancelling is safe: the socket is closed regardless.
+        """
+        self._closing_by_us = True
+        if self._close_started:
+            await self.wait_closed()
+            return
+        self._close_started = True
+        await self._shutdown(code=code, reason=reason)
+
+    async def _shutdown(self, code: int = 1000, reason: str = "") -> None:
+        self._close_started = True
+        ws = self._ws
+        current = asyncio.current_task()
+        if self._keepalive_task is not None and self._keepalive_task is not current:
+            self._keepalive_task.cancel()
+        try:
+            if ws is not None and not ws.closed:
+                try:
+                    async with asyncio.timeout(self.options.close_timeout):
+                        await ws.close(code=code, message=reason.encode())
+                except (TimeoutError, aiohttp.ClientError, OSError):
+                    pass
+            reader = self._reader_task
+            if reader is not None and reader is not current and not reader.done():
+                # The socket is closed; the reader ends at once unless it is parked on a full
+                # queue (its consumer may be the one closing): then cancel it, which is safe.
+                await asyncio.wait({reader}, timeout=0.5)
+                if not reader.done():
+                    reader.cancel()
+                    await asyncio.wait({reader}, timeout=self.options.close_timeout)
+            if not self._closed.is_set():
+                self._closed.set()
+                self._queue.put_nowait(End(None))
+                for hook in self._close_hooks:
+                    with contextlib.suppress(Exception):
+                        hook(None)
+        finally:
+            if self._owns_session and self._session is not None:
+                session, self._session = self._session, None
+                await session.close()
+
+    async def wait_closed(self, timeout: float | None = None) -> None:
+        """Wait until the connection has closed.
+
+        Raises:
+            DeepgramTimeoutError: still open after ``timeout`` seconds.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._closed.wait()
+        except TimeoutError:
+            raise DeepgramTimeoutError(f"still open after {timeout} s") from None
+
+    def _abandon(self) -> None:
+        """Close the socket without awaiting (used when the owner went away)."""
+        self._closing_by_us = True
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+
+    async def __aenter__(self) -> AgentConnection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ introspection
+
+    def statistics(self) -> ConnectionStatistics:
+        """Counters of this connection."""
+        return ConnectionStatistics(
+            messages_received=self._n_msgs,
+            audio_frames_received=self._n_audio_in,
+            audio_bytes_received=self._b_audio_in,
+            unhandled_received=self._n_unhandled,
+            messages_sent=self._n_sent,
+            audio_frames_sent=self._n_audio_out,
+            audio_bytes_sent=self._b_audio_out,
+            keepalives_sent=self._n_keepalive,
+            queued=len(self._queue),
+            queue_high_water=self._queue.high_water,
+            max_queue=self.options.max_queue,
+            pending_before_ready=len(self._pending),
+            dropped_before_ready=self._dropped_before_ready,
+        )
+
+    @property
+    def pending_function_calls(self) -> dict[str, str]:
+        """Client-side calls requested and not answered or cancelled yet: ``{id: name}``."""
+        return dict(self._pending_calls)
