@@ -196,6 +196,8 @@ class AgentConnection:
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
         self._start_error: BaseException | None = None
+        #: Why ``start()`` failed, if it did (the callback API reports it before ``Close``).
+        self.failed_start: BaseException | None = None
         self._close_started = False
         self._closing_by_us = False
         self.request_id: str | None = None
@@ -260,13 +262,16 @@ class AgentConnection:
                 await self._open_socket()
                 await self._handshake()
         except TimeoutError:
-            await self._abort()
-            raise DeepgramTimeoutError(
+            err = DeepgramTimeoutError(
                 f"the agent session did not become ready within {self.options.open_timeout} s "
                 f"({'no Welcome' if not self._welcome.is_set() else 'no SettingsApplied'} from "
                 f"{self._url}); raise open_timeout or check the server"
-            ) from None
-        except BaseException:
+            )
+            self.failed_start = err
+            await self._abort()
+            raise err from None
+        except BaseException as exc:
+            self.failed_start = exc
             await self._abort()
             raise
 
@@ -629,6 +634,8 @@ class AgentConnection:
                     break
 
     async def _flush_pending(self) -> None:
+        if not self._pending:
+            return
         ws = self._check_open()
         while self._pending:
             is_audio, payload = self._pending.popleft()

@@ -127,6 +127,12 @@ _FAILURE_CODES: dict[type, str] = {
 }
 
 
+def _close_code(conn: AgentConnection) -> int | None:
+    failed = conn.failed_start
+    status = getattr(failed, "status", None)
+    return status if isinstance(status, int) else conn.close_code
+
+
 def _event_name(item: Any) -> str:
     if isinstance(item, bytes):
         return "AudioData"
@@ -260,9 +266,10 @@ class AgentWebSocketClient(_Handlers):
         while True:
             item = queue.get(None)
             if isinstance(item, End):
-                if isinstance(item.error, ConnectionClosedError):
-                    self._emit("Error", self._failure(item.error))
-                self._fire_close(conn.close_code, conn.core.close_reason)
+                failure = conn.core.failed_start or item.error
+                if failure is not None:
+                    self._emit("Error", self._failure(failure))
+                self._fire_close(_close_code(conn.core), conn.core.close_reason)
                 self._applied_delivered.set()
                 return
             self._emit(_event_name(item), item)
@@ -315,10 +322,11 @@ class AgentWebSocketClient(_Handlers):
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(10)
-        self._emit("Error", self._failure(exc))
-        self._fire_close(
-            getattr(exc, "status", None) or (self._conn.close_code if self._conn else None), ""
-        )
+        # Normally the dispatcher has reported the failure and fired Close from the End item
+        # the core queued; this is the fallback if it could not within the bound.
+        if not self._close_fired:
+            self._emit("Error", self._failure(exc))
+            self._fire_close(getattr(exc, "status", None), "")
 
     def _do(self, op: Callable[[SyncAgentConnection], Any]) -> bool:
         conn = self._conn
@@ -460,9 +468,10 @@ class AsyncAgentWebSocketClient(_Handlers):
         while True:
             item = await queue.get()
             if isinstance(item, End):
-                if isinstance(item.error, ConnectionClosedError):
-                    await self._emit("Error", self._failure(item.error))
-                await self._fire_close(conn.close_code, conn.close_reason)
+                failure = conn.failed_start or item.error
+                if failure is not None:
+                    await self._emit("Error", self._failure(failure))
+                await self._fire_close(_close_code(conn), conn.close_reason)
                 self._applied_delivered.set()
                 return
             await self._emit(_event_name(item), item)
@@ -488,7 +497,7 @@ class AsyncAgentWebSocketClient(_Handlers):
         )
         try:
             await conn.start()
-        except DeepgramError as exc:
+        except DeepgramError:
             task = self._task
             if task is not None:
                 try:
@@ -496,8 +505,6 @@ class AsyncAgentWebSocketClient(_Handlers):
                         await asyncio.shield(task)
                 except TimeoutError:
                     task.cancel()
-            await self._emit("Error", self._failure(exc))
-            await self._fire_close(getattr(exc, "status", None) or conn.close_code, "")
             return False
         if asyncio.current_task() is not self._task:
             try:

@@ -450,7 +450,20 @@ class CustomToThinkProvider(ClientMessage, tag="__customToThinkProvider"):
     content: Any = None
 
 
-ClientMessageUnion: TypeAlias = Settings | UpdatePrompt | UpdateSpeak | UpdateThink | UpdateListen | UpdateThinkLive | InjectUserMessage | InjectAgentMessage | FunctionCallResponse | KeepAlive | ForceEndTurn | CustomToThinkProvider
+ClientMessageUnion: TypeAlias = (
+    Settings
+    | UpdatePrompt
+    | UpdateSpeak
+    | UpdateThink
+    | UpdateListen
+    | UpdateThinkLive
+    | InjectUserMessage
+    | InjectAgentMessage
+    | FunctionCallResponse
+    | KeepAlive
+    | ForceEndTurn
+    | CustomToThinkProvider
+)
 
 CLIENT_MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
     str(cls.__struct_config__.tag): cls
@@ -776,7 +789,30 @@ class Unhandled(msgspec.Struct, kw_only=True):
         return f"Unhandled(message_type={self.message_type!r}, raw={shown!r}{more}, reason={self.reason!r})"
 
 
-ServerMessageUnion: TypeAlias = Welcome | SettingsApplied | ConversationText | UserStartedSpeaking | AgentThinking | FunctionCallRequest | FunctionCallCancelled | ServerFunctionCallResponse | AgentStartedSpeaking | AgentAudioDone | PromptUpdated | SpeakUpdated | ThinkUpdated | ListenUpdated | ThinkLiveUpdated | InjectionRefused | LatencyReport | FrustrationDetected | History | CustomFromThinkProvider | Warning | Error
+ServerMessageUnion: TypeAlias = (
+    Welcome
+    | SettingsApplied
+    | ConversationText
+    | UserStartedSpeaking
+    | AgentThinking
+    | FunctionCallRequest
+    | FunctionCallCancelled
+    | ServerFunctionCallResponse
+    | AgentStartedSpeaking
+    | AgentAudioDone
+    | PromptUpdated
+    | SpeakUpdated
+    | ThinkUpdated
+    | ListenUpdated
+    | ThinkLiveUpdated
+    | InjectionRefused
+    | LatencyReport
+    | FrustrationDetected
+    | History
+    | CustomFromThinkProvider
+    | Warning
+    | Error
+)
 
 SERVER_MESSAGE_TYPES: dict[str, type[ServerMessage]] = {
     str(cls.__struct_config__.tag): cls

@@ -1,0 +1,60 @@
+"""``python -m deepgram_agent.testing``: run the Voice Agent emulator until Ctrl-C.
+
+The first line on standard output is the base WebSocket URL (flushed), e.g.
+``ws://127.0.0.1:54321``; the socket path is ``/v1/agent/converse``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._script import Script
+from ._server import serve_forever
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (shared with ``deepgram-agent emulate``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m deepgram_agent.testing",
+        description="Run a local emulator of Deepgram's Voice Agent API.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    parser.add_argument(
+        "--api-key", default=None, help="the only key to accept (default: accept any key)"
+    )
+    parser.add_argument("--script", default=None, help="a JSON script file (rules, replies, ...)")
+    parser.add_argument(
+        "--fast-audio", action="store_true", help="send agent audio as fast as possible"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=10.0, help="seconds of client silence allowed"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        script = Script.load(args.script) if args.script else None
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot load script {args.script!r}: {exc}", file=sys.stderr)
+        return 2
+    serve_forever(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        script=script,
+        realtime_audio=not args.fast_audio,
+        idle_timeout=args.idle_timeout,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""The blocking facade and the seed's callback API, against the emulator over loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from deepgram_agent import (
+    AgentWebSocketClient,
+    AgentWebSocketEvents,
+    AsyncAgentWebSocketClient,
+    CloseResponse,
+    ConnectionClosedError,
+    DeepgramClient,
+    ErrorResponse,
+    OpenResponse,
+)
+from deepgram_agent import (
+    messages as m,
+)
+from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
+
+from .conftest import scaled
+from .test_connection import KEY, SETTINGS
+
+
+@pytest.fixture
+def emu() -> Iterator[AgentEmulator]:
+    script = Script(
+        rules=[
+            Rule(
+                match="time",
+                tool_calls=[ToolCall(name="get_time")],
+                reply="It is {result[get_time]}.",
+            )
+        ]
+    )
+    with AgentEmulator.run_in_thread(api_key=KEY, realtime_audio=False, script=script) as emulator:
+        yield emulator
+
+
+def threads_named(prefix: str) -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith(prefix))
+
+
+def test_blocking_iterator_happy_path(emu: AgentEmulator) -> None:
+    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    with client.agent.connect_sync(SETTINGS) as conn:
+        conn.inject_user_message("Hello")
+        kinds: list[str] = []
+        for msg in conn:
+            kinds.append(type(msg).__name__)
+            if isinstance(msg, m.AgentAudioDone):
+                break
+        assert kinds[:2] == ["Welcome", "SettingsApplied"]
+        assert "bytes" in kinds and "ConversationText" in kinds
+        with pytest.raises(TimeoutError):
+            conn.recv(timeout=0.05)
+    assert conn.closed
+
+
+def test_blocking_connections_share_one_loop_thread_and_leak_none(emu: AgentEmulator) -> None:
+    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    first = client.agent.connect_sync(SETTINGS)
+    first.close()
+    before = threading.active_count()
+    conns = [client.agent.connect_sync(SETTINGS) for _ in range(10)]
+    assert threads_named("deepgram-agent-loop") == 1
+    for c in conns:
+        c.close()
+        c.close()  # idempotent
+    assert threading.active_count() == before
+
+
+def test_sends_are_safe_from_other_threads(emu: AgentEmulator) -> None:
+    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    with client.agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
+        chunk = b"\x00\x00" * 160
+        workers = [
+            threading.Thread(target=lambda: [conn.send_audio(chunk) for _ in range(25)])
+            for _ in range(4)
+        ]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(scaled(10))
+        conn.keep_alive()
+        session = emu.sessions[-1]
+        emu.call(session.wait_for_received("KeepAlive", timeout=scaled(5)))
+        assert session.audio_bytes_received == 100 * len(chunk)
+
+
+def test_blocking_drop_raises(emu: AgentEmulator) -> None:
+    with AgentEmulator.run_in_thread(api_key=KEY, faults=Faults(drop_after=2)) as dropping:
+        client = DeepgramClient(api_key=KEY, base_url=dropping.url)
+        with client.agent.connect_sync(SETTINGS) as conn, pytest.raises(ConnectionClosedError):
+            for _ in conn:
+                pass
+
+
+def test_callback_api_seed_style(emu: AgentEmulator) -> None:
+    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    dg = client.agent.websocket.v("1")
+    assert isinstance(dg, AgentWebSocketClient)
+    seen: list[tuple[str, Any]] = []
+    done = threading.Event()
+    handler_threads: set[str] = set()
+
+    def on_open(self: Any, open_event: Any, **kwargs: Any) -> None:
+        seen.append(("Open", open_event))
+
+    def on_welcome(self: Any, welcome: Any, **kwargs: Any) -> None:
+        assert self is dg
+        seen.append(("Welcome", welcome.message))
+
+    def on_text(self: Any, text_event: Any, **kwargs: Any) -> None:
+        handler_threads.add(threading.current_thread().name)
+        seen.append(("Text", f"{text_event.role}: {text_event.text}"))
+
+    def on_audio(self: Any, audio_data: bytes, **kwargs: Any) -> None:
+        seen.append(("Audio", len(audio_data)))
+
+    def on_done(self: Any, *, event: Any) -> None:  # keyword-only style
+        seen.append(("Done", event.type))
+        done.set()
+
+    def on_close(self: Any, close: Any, **kwargs: Any) -> None:
+        seen.append(("Close", close))
+
+    dg.on(AgentWebSocketEvents.Open, on_open)
+    dg.on(AgentWebSocketEvents.Welcome, on_welcome)
+    dg.on(AgentWebSocketEvents.ConversationText, on_text)
+    dg.on(AgentWebSocketEvents.AudioData, on_audio)
+    dg.on(AgentWebSocketEvents.AgentAudioDone, on_done)
+    dg.on(AgentWebSocketEvents.Close, on_close)
+    assert dg.start(SETTINGS) is True
+    assert [k for k, _ in seen[:2]] == ["Open", "Welcome"]
+    assert isinstance(seen[0][1], OpenResponse)
+    assert dg.inject_user_message("Hi") is True
+    assert done.wait(scaled(10))
+    assert dg.close() is True
+    assert dg.close() is True
+    kinds = [k for k, _ in seen]
+    assert "Text" in kinds and "Audio" in kinds
+    assert kinds.count("Close") == 1 and kinds[-1] == "Close"
+    assert isinstance(seen[-1][1], CloseResponse)
+    assert handler_threads == {"deepgram-agent-handlers"}
+    assert ("Text", "user: Hi") in seen
+
+
+def test_callback_function_call_seed_style_and_failing_handler(emu: AgentEmulator) -> None:
+    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    dg = client.agent.websocket.v("1")
+    errors: list[Any] = []
+    replies: list[str] = []
+    finished = threading.Event()
+
+    def on_request(self: Any, request: Any, **kwargs: Any) -> None:
+        from deepgram_agent import FunctionCallResponse
+
+        assert request.function_call.name == "get_time"
+        assert isinstance(request.function_call.arguments, dict)
+        self.send_function_call_response(
+            FunctionCallResponse(name=request.function_call.name, result="noon")
+        )
+
+    def on_text(self: Any, text: Any, **kwargs: Any) -> None:
+        if text.role == "assistant":
+            replies.append(text.text)
+        raise RuntimeError("handler bug")
+
+    def on_error(self: Any, error: Any, **kwargs: Any) -> None:
+        errors.append(error)
+
+    dg.on(AgentWebSocketEvents.FunctionCallRequest, on_request)
+    dg.on(AgentWebSocketEvents.ConversationText, on_text)
+    dg.on(AgentWebSocketEvents.Error, on_error)
+    dg.on(AgentWebSocketEvents.AgentAudioDone, lambda self, e: finished.set())
+    assert dg.start(SETTINGS)
+    dg.inject_user_message("what time is it")
+    assert finished.wait(scaled(10))
+    dg.close()
+    assert any("noon" in r for r in replies)
+    assert errors and all(isinstance(e, ErrorResponse) for e in errors)
+    assert errors[0].code == "CLIENT_HANDLER_ERROR" and "handler bug" in errors[0].description
+
+
+def test_callback_start_failure_returns_false_with_error_and_close() -> None:
+    with AgentEmulator.run_in_thread(api_key=KEY) as emu:
+        client = DeepgramClient(api_key="not-the-key", base_url=emu.url)
+        dg = client.agent.websocket.v("1")
+        events: list[str] = []
+        dg.on(AgentWebSocketEvents.Error, lambda self, e: events.append(f"Error:{e.description}"))
+        dg.on(AgentWebSocketEvents.Close, lambda self, e: events.append("Close"))
+        assert dg.start(SETTINGS) is False
+        assert events[-1] == "Close" and events[0].startswith("Error:")
+        assert "not-the-key" not in " ".join(events)
+        assert dg.send_audio(b"\x00\x01") is False
+
+
+def test_close_from_inside_a_handler(emu: AgentEmulator) -> None:
+    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    dg = client.agent.websocket.v("1")
+    closed = threading.Event()
+    dg.on(AgentWebSocketEvents.ConversationText, lambda self, e: self.close())
+    dg.on(AgentWebSocketEvents.Close, lambda self, e: closed.set())
+    assert dg.start(SETTINGS)
+    dg.inject_user_message("bye")
+    assert closed.wait(scaled(10))
+    assert not dg.is_connected()
+
+
+@pytest.mark.anyio
+async def test_async_callback_client() -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        dg = client.agent.asyncwebsocket.v("1")
+        assert isinstance(dg, AsyncAgentWebSocketClient)
+        import asyncio
+
+        done = asyncio.Event()
+        seen: list[str] = []
+
+        async def on_text(self: Any, text: Any, **kwargs: Any) -> None:
+            await asyncio.sleep(0)
+            seen.append(text.role)
+
+        def on_done(self: Any, event: Any) -> None:
+            done.set()
+
+        dg.on(AgentWebSocketEvents.ConversationText, on_text)
+        dg.on(AgentWebSocketEvents.AgentAudioDone, on_done)
+        dg.on(AgentWebSocketEvents.Close, lambda self, e: seen.append("Close"))
+        assert await dg.start(SETTINGS)
+        assert await dg.inject_user_message("hello")
+        async with asyncio.timeout(scaled(10)):
+            await done.wait()
+        assert await dg.close()
+        assert seen[0] == "user" and "assistant" in seen and seen[-1] == "Close"
+
+
+def test_events_enum_has_seed_and_newer_names() -> None:
+    for name in (
+        "Open",
+        "Close",
+        "AudioData",
+        "Welcome",
+        "SettingsApplied",
+        "ConversationText",
+        "UserStartedSpeaking",
+        "AgentThinking",
+        "FunctionCallRequest",
+        "AgentStartedSpeaking",
+        "AgentAudioDone",
+        "Error",
+        "Unhandled",
+        "Settings",
+        "UpdatePrompt",
+        "UpdateSpeak",
+        "InjectAgentMessage",
+        "InjectUserMessage",
+        "InjectionRefused",
+        "PromptUpdated",
+        "SpeakUpdated",
+        "Warning",
+        "History",
+        "FunctionCallCancelled",
+        "LatencyReport",
+    ):
+        assert getattr(AgentWebSocketEvents, name) == name
+    assert AgentWebSocketEvents.AgentKeepAlive == "KeepAlive"
+    with pytest.raises(ValueError, match="unknown event"):
+        AgentWebSocketClient(DeepgramClient(api_key=KEY)).on("Nope", lambda *a: None)
