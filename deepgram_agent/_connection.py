@@ -426,12 +426,26 @@ class AgentConnection:
                     await queue.put(item)
         except asyncio.CancelledError:
             error = None
+            if not self._closing_by_us:
+                # Cancelled from outside (e.g. asyncio.run() ending while the connection is
+                # open): close the socket and our HTTP session on the way out.
+                self._closing_by_us = True
+                await self._close_quietly(ws)
             raise
         except Exception as exc:  # never expected; reported, not swallowed
             logger.exception("deepgram_agent reader failed")
             error = exc
         finally:
             self._finish_reader(ws, error, saw_close_frame)
+
+    async def _close_quietly(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        with contextlib.suppress(BaseException):
+            async with asyncio.timeout(0.5):
+                await ws.close()
+        if self._owns_session and self._session is not None:
+            session, self._session = self._session, None
+            with contextlib.suppress(BaseException):
+                await session.close()
 
     def _run_hook(self, hook: Hook, item: Any) -> None:
         try:
