@@ -73,6 +73,11 @@ from .options import UpdatePromptOptions as UpdatePromptOptions
 from .options import UpdateSpeakOptions as UpdateSpeakOptions
 from .options import UpdateThinkOptions as UpdateThinkOptions
 from .sync import SyncAgentConnection as SyncAgentConnection
+from .tools import Tool as Tool
+from .tools import ToolCallRecord as ToolCallRecord
+from .tools import Tools as Tools
+from .tools import function_definition as function_definition
+from .tools import tool as tool
 
 __version__ = "0.1.0"
 
@@ -87,6 +92,12 @@ __all__ = (
     "ConnectionStatistics",
     "DeepgramClient",
     "SyncAgentConnection",
+    # function tools
+    "Tool",
+    "ToolCallRecord",
+    "Tools",
+    "function_definition",
+    "tool",
     # callback API
     "AgentWebSocketClient",
     "AgentWebSocketEvents",

@@ -8,6 +8,8 @@ DOCUMENTED = {
     # core
     "DeepgramClient", "AgentRouter", "AgentConnection", "AgentEvent", "ConnectOptions",
     "ConnectionStatistics", "SyncAgentConnection", "messages", "__version__",
+    # function tools
+    "Tools", "Tool", "ToolCallRecord", "function_definition", "tool",
     # callback API
     "AgentWebSocketClient", "AsyncAgentWebSocketClient", "AgentWebSocketEvents",
     "OpenResponse", "CloseResponse",
