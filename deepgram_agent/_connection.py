@@ -34,6 +34,7 @@ from aiohttp import WSMsgType
 from . import messages as m
 from ._codec import decode_server, encode
 from ._queue import AnyQueue, AsyncQueue, End
+from ._reconnect import ConversationRecorder, ReconnectPolicy
 from .exceptions import (
     AuthenticationError,
     ConcurrencyError,
@@ -63,7 +64,7 @@ DEFAULT_BASE_URL = "wss://agent.deepgram.com"
 AGENT_PATH = "/v1/agent/converse"
 
 #: What the connection yields: a typed server message, an undecodable frame, or agent audio.
-AgentEvent: TypeAlias = m.ServerMessage | m.Unhandled | bytes
+AgentEvent: TypeAlias = m.ServerMessage | m.Unhandled | m.Reconnecting | m.Reconnected | bytes
 
 _KEEPALIVE_FRAME = encode(m.KeepAlive())
 _NORMAL_CLOSE_CODES = frozenset({1000, 1005})
@@ -85,6 +86,8 @@ class ConnectionStatistics(NamedTuple):
     max_queue: int
     pending_before_ready: int
     dropped_before_ready: int
+    reconnects: int
+    stale_responses_dropped: int
 
 
 class ConnectOptions(msgspec.Struct, kw_only=True):
@@ -102,6 +105,8 @@ class ConnectOptions(msgspec.Struct, kw_only=True):
             frames are dropped and counted beyond this).
         allow_insecure: allow ``ws://`` to a host that is not loopback.
         extra_headers: more HTTP headers for the upgrade request.
+        reconnect: bring an abnormally closed session back with its conversation
+            (``True`` for the default :class:`ReconnectPolicy`, or a policy); off by default.
     """
 
     open_timeout: float = 10.0
@@ -112,6 +117,18 @@ class ConnectOptions(msgspec.Struct, kw_only=True):
     max_pending_audio_bytes: int = 5 * 48_000 * 2
     allow_insecure: bool = False
     extra_headers: dict[str, str] = msgspec.field(default_factory=dict)
+    reconnect: ReconnectPolicy | bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.reconnect is True:
+            self.reconnect = ReconnectPolicy()
+        elif self.reconnect is False:
+            self.reconnect = None
+
+    @property
+    def reconnect_policy(self) -> ReconnectPolicy | None:
+        """The reconnect policy in force, if any."""
+        return self.reconnect if isinstance(self.reconnect, ReconnectPolicy) else None
 
 
 def build_url(base_url: str | None) -> str:
@@ -220,6 +237,21 @@ class AgentConnection:
         self._b_audio_out = 0
         self._n_keepalive = 0
         self._opened_at = time.monotonic()
+        self._n_reconnects = 0
+        # Reconnect with context (off unless options.reconnect is set)
+        self._socket_ended = asyncio.Event()
+        self._applied_on_socket = False
+        self._last_error_code: str | None = None
+        self._reconnecting = False
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._stale_calls: set[str] = set()
+        self._n_stale_responses = 0
+        self._recorder: ConversationRecorder | None = None
+        policy = self.options.reconnect_policy
+        if policy is not None:
+            self._recorder = ConversationRecorder(policy.max_history)
+            self.add_hook(m.History, self._recorder.on_history)
+            self.add_hook(m.ConversationText, self._recorder.on_conversation_text)
         self._install_core_hooks()
 
     # ------------------------------------------------------------------ lifecycle
@@ -322,6 +354,8 @@ class AgentConnection:
         except (aiohttp.ClientError, OSError) as exc:
             raise DeepgramConnectionError(f"could not connect to {self._url}: {exc}") from exc
         self._ws = ws
+        self._socket_ended = asyncio.Event()
+        self._applied_on_socket = False
         for open_hook in self._open_hooks:
             try:
                 open_hook()
@@ -331,11 +365,13 @@ class AgentConnection:
         self._reader_task = loop.create_task(self._read_loop(ws), name="deepgram-agent-reader")
         logger.debug("socket open to %s", self._url)
 
-    async def _handshake(self) -> None:
+    async def _handshake(
+        self, settings_json: bytes | None = None, *, resuming: bool = False
+    ) -> None:
         ws = self._ws
         assert ws is not None
         waiter = asyncio.ensure_future(self._welcome.wait())
-        closed = asyncio.ensure_future(self._closed.wait())
+        closed = asyncio.ensure_future(self._socket_ended.wait())
         try:
             await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -343,10 +379,10 @@ class AgentConnection:
             closed.cancel()
         if not self._welcome.is_set():
             raise self._start_failure("the server closed before sending Welcome")
-        await ws.send_frame(self._settings_json, WSMsgType.TEXT)
+        await ws.send_frame(settings_json or self._settings_json, WSMsgType.TEXT)
         self._n_sent += 1
         ready = asyncio.ensure_future(self._ready.wait())
-        closed = asyncio.ensure_future(self._closed.wait())
+        closed = asyncio.ensure_future(self._socket_ended.wait())
         try:
             await asyncio.wait({ready, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -354,8 +390,14 @@ class AgentConnection:
             closed.cancel()
         if self._start_error is not None:
             raise self._start_error
-        if not self._ready.is_set():
+        if not self._applied_on_socket:
             raise self._start_failure("the server closed before SettingsApplied")
+        if self._socket_ended.is_set():
+            if resuming:
+                raise self._start_failure("the server closed right after SettingsApplied")
+            return  # ready, then dropped at once: the reader reports it (or reconnects)
+        if resuming:
+            self._reconnecting = False
         await self._flush_pending()
         if self.options.keepalive_interval:
             self._keepalive_task = asyncio.get_running_loop().create_task(
@@ -459,6 +501,9 @@ class AgentConnection:
         error: BaseException | None,
         saw_close: bool,
     ) -> None:
+        self._socket_ended.set()
+        if self._reconnecting and not self._closing_by_us:
+            return  # a failed reconnect attempt: the reconnect loop decides what comes next
         if self.close_code is None:
             self.close_code = ws.close_code
         exc_cause = error or ws.exception()
@@ -477,6 +522,12 @@ class AgentConnection:
                 err.__cause__ = exc_cause
             end_error = err
             self._final_error = err
+        if self._should_reconnect(end_error):
+            self._begin_reconnect(end_error)
+            return
+        self._end(end_error)
+
+    def _end(self, end_error: BaseException | None) -> None:
         self._closed.set()
         self._queue.put_nowait(End(end_error))
         for hook in self._close_hooks:
@@ -487,15 +538,136 @@ class AgentConnection:
         if self._keepalive_task is not None:
             self._keepalive_task.cancel()
 
+    # ------------------------------------------------------------------ reconnect with context
+
+    def _should_reconnect(self, end_error: BaseException | None) -> bool:
+        policy = self.options.reconnect_policy
+        if policy is None or self._closing_by_us or not self._ready.is_set():
+            return False
+        code = self._last_error_code
+        if end_error is None:
+            # A normal close: only after a server Error that says "come back".
+            return code is not None and policy.reconnects_after(code)
+        return policy.reconnects_after(code)
+
+    def _begin_reconnect(self, cause: BaseException | None) -> None:
+        self._reconnecting = True
+        self._ready.clear()
+        self._welcome.clear()
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+        # Calls the old session asked for are never answered on the new one; if the new
+        # session wants them, it asks again (with new ids).
+        self._stale_calls.update(self._pending_calls)
+        self._pending_calls.clear()
+        what = f"server Error {self._last_error_code}" if cause is None else str(cause)
+        logger.warning("deepgram_agent: session lost (%s); reconnecting", what)
+        self._reconnect_task = asyncio.get_running_loop().create_task(
+            self._reconnect_loop(what, cause), name="deepgram-agent-reconnect"
+        )
+
+    async def _reconnect_loop(self, what: str, cause: BaseException | None) -> None:
+        policy = self.options.reconnect_policy
+        assert policy is not None
+        started = time.monotonic()
+        attempt = 0
+        last: BaseException | None = cause
+        while True:
+            attempt += 1
+            if attempt > policy.max_attempts or time.monotonic() - started > policy.max_total_time:
+                self._give_up(attempt - 1, last, what)
+                return
+            delay = policy.delay(attempt)
+            await self._queue.put(m.Reconnecting(attempt=attempt, delay=delay, cause=what))
+            await asyncio.sleep(delay)
+            if self._closing_by_us:
+                return
+            resume = self._resume_settings()
+            self._last_error_code = None
+            self._start_error = None
+            self.close_code = None
+            self.close_reason = ""
+            try:
+                async with asyncio.timeout(self.options.open_timeout):
+                    await self._open_socket()
+                    await self._handshake(resume, resuming=True)
+            except (AuthenticationError, SettingsRejected) as exc:
+                self._give_up(attempt, exc, what)
+                return
+            except (DeepgramError, TimeoutError, OSError, aiohttp.ClientError) as exc:
+                if self._reconnect_task is not asyncio.current_task() or self._closing_by_us:
+                    return  # closed meanwhile, or a newer outage took over
+                last = exc
+                what = f"reconnect attempt {attempt} failed: {exc or type(exc).__name__}"
+                self._welcome.clear()
+                self._ready.clear()
+                await self._drop_socket()
+                continue
+            self._n_reconnects += 1
+            items = len(self._recorder.items) if self._recorder is not None else 0
+            logger.info("deepgram_agent: reconnected after %d attempt(s)", attempt)
+            await self._queue.put(
+                m.Reconnected(
+                    attempt=attempt,
+                    request_id=self.request_id,
+                    downtime=time.monotonic() - started,
+                    context_items=items,
+                )
+            )
+            return
+
+    def _resume_settings(self) -> bytes:
+        if self._recorder is None:
+            return self._settings_json
+        wire = msgspec.json.decode(self._settings_json)
+        return encode(self._recorder.resume_settings(wire))
+
+    async def _drop_socket(self) -> None:
+        ws, reader = self._ws, self._reader_task
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(BaseException):
+                async with asyncio.timeout(1.0):
+                    await ws.close()
+        if reader is not None and not reader.done():
+            reader.cancel()
+            await asyncio.wait({reader}, timeout=1.0)
+
+    def _give_up(self, attempts: int, last: BaseException | None, what: str) -> None:
+        unsent = [
+            "audio" if is_audio else (msgspec.json.decode(p).get("type", "?") if p else "?")
+            for is_audio, p in self._pending
+        ]
+        names = [u for u in unsent if u != "audio"]
+        n_audio = len(unsent) - len(names)
+        detail = f"reconnecting gave up after {attempts} attempt(s) ({what})"
+        if unsent:
+            detail += f"; not sent: {', '.join(names) or 'no messages'}"
+            detail += f" and {n_audio} audio chunk(s)" if n_audio else ""
+        err = ConnectionClosedError(self.close_code or 1006, self.close_reason, detail)
+        err.unsent = names  # type: ignore[attr-defined]
+        if last is not None:
+            err.__cause__ = last
+        self._final_error = err
+        self._pending.clear()
+        self._pending_audio_bytes = 0
+        self._reconnecting = False
+        logger.error("deepgram_agent: %s", detail)
+        self._end(err)
+        if self._owns_session and self._session is not None:
+            session, self._session = self._session, None
+            asyncio.get_running_loop().create_task(session.close())
+
     # The reader calls these for the handshake and function-call bookkeeping.
     def _on_welcome(self, msg: m.Welcome) -> None:
         self.request_id = msg.request_id or None
         self._welcome.set()
 
     def _on_settings_applied(self, msg: m.SettingsApplied) -> None:
+        self._applied_on_socket = True
         self._ready.set()
 
     def _on_error(self, msg: m.Error) -> None:
+        self._last_error_code = msg.code or None
         if not self._ready.is_set() and self._start_error is None:
             self._start_error = SettingsRejected(
                 msg.description or "the server rejected the Settings",
@@ -631,13 +803,34 @@ class AgentConnection:
             self.close_code or 1006, self.close_reason, f"send failed: {exc}"
         )
 
+    def _pending_audio_limit(self) -> int:
+        policy = self.options.reconnect_policy
+        if self._reconnecting and policy is not None:
+            from .options import input_format
+
+            encoding, rate = input_format(self.settings)
+            width = {"mulaw": 1, "alaw": 1, "linear32": 4}.get(encoding, 2)
+            return int(policy.buffer_seconds * rate * width)
+        return self.options.max_pending_audio_bytes
+
     def _hold(self, is_audio: bool, payload: bytes) -> None:
         if self._closed.is_set():
             self._check_open()
+        policy = self.options.reconnect_policy
+        if not is_audio and self._reconnecting and policy is not None:
+            queued = sum(1 for a, _ in self._pending if not a)
+            if queued >= policy.max_queued_messages:
+                raise ConnectionClosedError(
+                    1006,
+                    "",
+                    f"reconnecting: {queued} messages already wait to be sent "
+                    f"(max_queued_messages); this one was not queued",
+                )
         self._pending.append((is_audio, payload))
         if is_audio:
             self._pending_audio_bytes += len(payload)
-            while self._pending_audio_bytes > self.options.max_pending_audio_bytes:
+            limit = self._pending_audio_limit()
+            while self._pending_audio_bytes > limit:
                 for i, (audio, chunk) in enumerate(self._pending):
                     if audio:
                         del self._pending[i]
@@ -710,10 +903,25 @@ class AgentConnection:
                 code="SETTINGS_ALREADY_APPLIED",
             )
         if isinstance(msg, m.FunctionCallResponse):
-            msg = self._complete_function_response(msg)
+            completed = self._complete_function_response(msg)
+            if completed is None:
+                return
+            msg = completed
         await self._send_text(encode(msg))
 
-    def _complete_function_response(self, msg: m.FunctionCallResponse) -> m.FunctionCallResponse:
+    def _complete_function_response(
+        self, msg: m.FunctionCallResponse
+    ) -> m.FunctionCallResponse | None:
+        if isinstance(msg.id, str) and msg.id in self._stale_calls:
+            self._stale_calls.discard(msg.id)
+            self._n_stale_responses += 1
+            logger.warning(
+                "deepgram_agent: not sending the response to call %s (%s): it was asked by a "
+                "session that has since been replaced; the new session asks again if it needs it",
+                msg.id,
+                msg.name,
+            )
+            return None
         if isinstance(msg.id, str) and msg.id:
             self._pending_calls.pop(msg.id, None)
             return msg
@@ -840,6 +1048,11 @@ class AgentConnection:
         self._close_started = True
         ws = self._ws
         current = asyncio.current_task()
+        rtask = self._reconnect_task
+        if rtask is not None and rtask is not current and not rtask.done():
+            rtask.cancel()
+            await asyncio.wait({rtask}, timeout=self.options.close_timeout)
+        self._reconnecting = False
         if self._keepalive_task is not None and self._keepalive_task is not current:
             self._keepalive_task.cancel()
         try:
@@ -912,6 +1125,8 @@ class AgentConnection:
             max_queue=self.options.max_queue,
             pending_before_ready=len(self._pending),
             dropped_before_ready=self._dropped_before_ready,
+            reconnects=self._n_reconnects,
+            stale_responses_dropped=self._n_stale_responses,
         )
 
     @property

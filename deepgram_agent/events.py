@@ -90,6 +90,9 @@ class AgentWebSocketEvents(enum.StrEnum):
     History = "History"
     Warning = "Warning"
     CustomFromThinkProvider = "__customFromThinkProvider"
+    # SDK events (reconnect with context)
+    Reconnecting = "Reconnecting"
+    Reconnected = "Reconnected"
     # Client message names (the seed lists them; nothing is emitted for them)
     Settings = "Settings"
     UpdatePrompt = "UpdatePrompt"

@@ -95,6 +95,8 @@ __all__ = [
     "Warning",
     "Error",
     "Unhandled",
+    "Reconnecting",
+    "Reconnected",
     "ServerMessageUnion",
     "SERVER_MESSAGE_TYPES",
     "CLIENT_MESSAGE_TYPES",
@@ -754,6 +756,40 @@ class Error(ServerMessage, tag="Error"):
     def __str__(self) -> str:
         code = f"{self.code}: " if self.code else ""
         return f"{code}{self.description}"
+
+
+class Reconnecting(msgspec.Struct, kw_only=True):
+    """SDK event (not a wire message): the session dropped and a reconnect attempt is next.
+
+    Attributes:
+        attempt: 1 for the first attempt of this outage.
+        delay: seconds waited before this attempt.
+        cause: why the previous socket ended (or why the previous attempt failed).
+    """
+
+    attempt: int
+    delay: float
+    cause: str
+
+    type: ClassVar[str] = "Reconnecting"
+
+
+class Reconnected(msgspec.Struct, kw_only=True):
+    """SDK event (not a wire message): a new session continues the conversation.
+
+    Attributes:
+        attempt: the attempt that succeeded.
+        request_id: the new session's ``Welcome.request_id``.
+        downtime: seconds from the drop to ``SettingsApplied`` of the new session.
+        context_items: conversation items replayed in ``agent.context.messages``.
+    """
+
+    attempt: int
+    request_id: str | None
+    downtime: float
+    context_items: int = 0
+
+    type: ClassVar[str] = "Reconnected"
 
 
 class Unhandled(msgspec.Struct, kw_only=True):
