@@ -14,6 +14,7 @@ from ._connection import AgentConnection as AgentConnection
 from ._connection import AgentEvent as AgentEvent
 from ._connection import ConnectionStatistics as ConnectionStatistics
 from ._connection import ConnectOptions as ConnectOptions
+from ._reconnect import ReconnectPolicy as ReconnectPolicy
 from .events import AgentWebSocketClient as AgentWebSocketClient
 from .events import AgentWebSocketEvents as AgentWebSocketEvents
 from .events import AsyncAgentWebSocketClient as AsyncAgentWebSocketClient
@@ -92,6 +93,7 @@ __all__ = (
     "ConnectionStatistics",
     "DeepgramClient",
     "SyncAgentConnection",
+    "ReconnectPolicy",
     # function tools
     "Tool",
     "ToolCallRecord",

@@ -47,6 +47,7 @@ from .exceptions import (
     ProtocolError,
     SettingsRejected,
 )
+from .recording import SessionRecorder
 
 __all__ = [
     "AgentConnection",
@@ -107,6 +108,9 @@ class ConnectOptions(msgspec.Struct, kw_only=True):
         extra_headers: more HTTP headers for the upgrade request.
         reconnect: bring an abnormally closed session back with its conversation
             (``True`` for the default :class:`ReconnectPolicy`, or a policy); off by default.
+        record: write every frame of the session to this JSON-lines file
+            (:mod:`deepgram_agent.recording`); credentials are never written.
+        record_audio: also write the audio bytes (base64), not only their sizes.
     """
 
     open_timeout: float = 10.0
@@ -118,6 +122,8 @@ class ConnectOptions(msgspec.Struct, kw_only=True):
     allow_insecure: bool = False
     extra_headers: dict[str, str] = msgspec.field(default_factory=dict)
     reconnect: ReconnectPolicy | bool | None = None
+    record: str | None = None
+    record_audio: bool = False
 
     def __post_init__(self) -> None:
         if self.reconnect is True:
@@ -247,6 +253,7 @@ class AgentConnection:
         self._stale_calls: set[str] = set()
         self._n_stale_responses = 0
         self._recorder: ConversationRecorder | None = None
+        self._rec: SessionRecorder | None = None
         policy = self.options.reconnect_policy
         if policy is not None:
             self._recorder = ConversationRecorder(policy.max_history)
@@ -289,6 +296,10 @@ class AgentConnection:
             DeepgramConnectionError: the server could not be reached.
             DeepgramTimeoutError: ``open_timeout`` ran out.
         """
+        if self.options.record and self._rec is None:
+            self._rec = SessionRecorder(
+                str(self.options.record), audio=self.options.record_audio, url=self._url
+            )
         try:
             async with asyncio.timeout(self.options.open_timeout):
                 await self._open_socket()
@@ -379,8 +390,11 @@ class AgentConnection:
             closed.cancel()
         if not self._welcome.is_set():
             raise self._start_failure("the server closed before sending Welcome")
-        await ws.send_frame(settings_json or self._settings_json, WSMsgType.TEXT)
+        frame = settings_json or self._settings_json
+        await ws.send_frame(frame, WSMsgType.TEXT)
         self._n_sent += 1
+        if self._rec is not None:
+            self._rec.text("out", frame)
         ready = asyncio.ensure_future(self._ready.wait())
         closed = asyncio.ensure_future(self._socket_ended.wait())
         try:
@@ -431,6 +445,7 @@ class AgentConnection:
         all_hooks = self._all_hooks
         TEXT = WSMsgType.TEXT
         BINARY = WSMsgType.BINARY
+        rec = self._rec
         error: BaseException | None = None
         saw_close_frame = False
         try:
@@ -438,6 +453,8 @@ class AgentConnection:
                 msg = await receive()
                 kind = msg.type
                 if kind is TEXT:
+                    if rec is not None:
+                        rec.text("in", msg.data)
                     item: Any = decode_server(msg.data)
                     self._n_msgs += 1
                     handlers = hooks.get(type(item))
@@ -449,6 +466,8 @@ class AgentConnection:
                             self._run_hook(hook, item)
                 elif kind is BINARY:
                     item = msg.data
+                    if rec is not None:
+                        rec.audio("in", item)
                     self._n_audio_in += 1
                     self._b_audio_in += len(item)
                     if all_hooks:
@@ -528,6 +547,8 @@ class AgentConnection:
         self._end(end_error)
 
     def _end(self, end_error: BaseException | None) -> None:
+        if self._rec is not None:
+            self._rec.close()
         self._closed.set()
         self._queue.put_nowait(End(end_error))
         for hook in self._close_hooks:
@@ -797,6 +818,8 @@ class AgentConnection:
             raise self._send_failed(exc) from exc
         self._n_audio_out += 1
         self._b_audio_out += len(data)
+        if self._rec is not None:
+            self._rec.audio("out", data)
 
     def _send_failed(self, exc: BaseException) -> BaseException:
         return ConnectionClosedError(
@@ -853,6 +876,11 @@ class AgentConnection:
                 self._b_audio_out += len(payload)
             else:
                 self._n_sent += 1
+            if self._rec is not None:
+                if is_audio:
+                    self._rec.audio("out", payload)
+                else:
+                    self._rec.text("out", payload)
 
     async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
         """Send a JSON text frame exactly as given, with no validation (escape hatch).
@@ -878,6 +906,8 @@ class AgentConnection:
         except (ConnectionError, aiohttp.ClientError) as exc:
             raise self._send_failed(exc) from exc
         self._n_sent += 1
+        if self._rec is not None:
+            self._rec.text("out", data)
 
     async def send(self, message: Any) -> None:
         """Validate and send any client message.
@@ -1077,6 +1107,8 @@ class AgentConnection:
                     with contextlib.suppress(Exception):
                         hook(None)
         finally:
+            if self._rec is not None:
+                self._rec.close()
             if self._owns_session and self._session is not None:
                 session, self._session = self._session, None
                 await session.close()
