@@ -157,6 +157,14 @@ def build_url(base_url: str | None) -> str:
     return url
 
 
+def _frame_type(frame: bytes) -> str:
+    try:
+        kind = msgspec.json.decode(frame).get("type")
+    except (msgspec.DecodeError, AttributeError):
+        return "?"
+    return str(kind)
+
+
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -251,6 +259,7 @@ class AgentConnection:
         self._reconnecting = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._stale_calls: set[str] = set()
+        self._resent: list[str] = []
         self._n_stale_responses = 0
         self._recorder: ConversationRecorder | None = None
         self._rec: SessionRecorder | None = None
@@ -259,6 +268,8 @@ class AgentConnection:
             self._recorder = ConversationRecorder(policy.max_history)
             self.add_hook(m.History, self._recorder.on_history)
             self.add_hook(m.ConversationText, self._recorder.on_conversation_text)
+            self.add_hook(m.ConversationText, self._recorder.ack_text)
+            self.add_hook(m.InjectionRefused, self._recorder.ack_refused)
         self._install_core_hooks()
 
     # ------------------------------------------------------------------ lifecycle
@@ -581,6 +592,12 @@ class AgentConnection:
         # session wants them, it asks again (with new ids).
         self._stale_calls.update(self._pending_calls)
         self._pending_calls.clear()
+        # Injections the dead session never acknowledged go out again, first, in order.
+        if self._recorder is not None:
+            resend = self._recorder.take_unacked()
+            self._resent = [_frame_type(f) for f in resend]
+            for frame in reversed(resend):
+                self._pending.appendleft((False, frame))
         what = f"server Error {self._last_error_code}" if cause is None else str(cause)
         logger.warning("deepgram_agent: session lost (%s); reconnecting", what)
         self._reconnect_task = asyncio.get_running_loop().create_task(
@@ -633,6 +650,7 @@ class AgentConnection:
                     request_id=self.request_id,
                     downtime=time.monotonic() - started,
                     context_items=items,
+                    resent=self._resent,
                 )
             )
             return
@@ -876,6 +894,8 @@ class AgentConnection:
                 self._b_audio_out += len(payload)
             else:
                 self._n_sent += 1
+                if self._recorder is not None and payload.startswith(b'{"type":"Inject'):
+                    self._recorder.on_sent_injection(payload)
             if self._rec is not None:
                 if is_audio:
                     self._rec.audio("out", payload)
@@ -908,6 +928,8 @@ class AgentConnection:
         self._n_sent += 1
         if self._rec is not None:
             self._rec.text("out", data)
+        if self._recorder is not None and data.startswith(b'{"type":"Inject'):
+            self._recorder.on_sent_injection(data)
 
     async def send(self, message: Any) -> None:
         """Validate and send any client message.
@@ -937,6 +959,8 @@ class AgentConnection:
             if completed is None:
                 return
             msg = completed
+        elif self._recorder is not None:
+            self._recorder.on_update(msg)
         await self._send_text(encode(msg))
 
     def _complete_function_response(

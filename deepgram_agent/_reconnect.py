@@ -85,6 +85,56 @@ class ConversationRecorder:
     def __init__(self, max_items: int = 500) -> None:
         self.items: deque[dict[str, Any]] = deque(maxlen=max_items)
         self._saw_history = False
+        # Runtime updates sent so far, applied to the Settings of a resumed session.
+        self._updates: dict[str, Any] = {}
+        # Injections sent and not acknowledged yet: (role, text, frame). The server
+        # acknowledges them with ConversationText (or InjectionRefused for an agent message).
+        self.unacked: deque[tuple[str, str, bytes]] = deque(maxlen=1000)
+
+    # -- what the client sent
+
+    def on_update(self, msg: m.ClientMessage) -> None:
+        """Remember a runtime update, so a resumed session starts with it applied."""
+        if isinstance(msg, m.UpdatePrompt):
+            self._updates["prompt"] = msg.prompt
+        elif isinstance(msg, m.UpdateSpeak):
+            self._updates["speak"] = msgspec.to_builtins(msg.speak)
+        elif isinstance(msg, m.UpdateThink):
+            self._updates["think"] = msgspec.to_builtins(msg.think)
+            self._updates.pop("prompt", None)  # a full replacement carries its own prompt
+        elif isinstance(msg, m.UpdateListen):
+            self._updates["listen"] = msgspec.to_builtins(msg.listen)
+
+    def on_sent_injection(self, frame: bytes) -> None:
+        """Track an injection that went out on a socket, until the server acknowledges it."""
+        try:
+            data = msgspec.json.decode(frame)
+        except msgspec.DecodeError:
+            return
+        if data.get("type") == "InjectUserMessage":
+            self.unacked.append(("user", str(data.get("content", "")), frame))
+        elif data.get("type") == "InjectAgentMessage" and "message" in data:
+            self.unacked.append(("assistant", str(data["message"]), frame))
+
+    def ack_text(self, msg: m.ConversationText) -> None:
+        """A ``ConversationText`` acknowledges the oldest matching injection."""
+        for i, (role, text, _) in enumerate(self.unacked):
+            if role == msg.role and text.strip() == msg.content.strip():
+                del self.unacked[i]
+                return
+
+    def ack_refused(self, msg: m.InjectionRefused) -> None:
+        """An ``InjectionRefused`` answers the oldest agent injection (refused, not lost)."""
+        for i, (role, _, _) in enumerate(self.unacked):
+            if role == "assistant":
+                del self.unacked[i]
+                return
+
+    def take_unacked(self) -> list[bytes]:
+        """Injections to send again on the new session (the list is emptied)."""
+        frames = [frame for _, _, frame in self.unacked]
+        self.unacked.clear()
+        return frames
 
     def on_history(self, msg: m.History) -> None:
         """Record a ``History`` event."""
@@ -123,6 +173,14 @@ class ConversationRecorder:
         if not isinstance(agent, dict):
             return out  # a stored agent configuration id: nothing to add
         agent.pop("greeting", None)
+        for key in ("speak", "listen", "think"):
+            if key in self._updates:
+                agent[key] = copy.deepcopy(self._updates[key])
+        if "prompt" in self._updates and isinstance(agent.get("think"), dict | list):
+            entries = agent["think"] if isinstance(agent["think"], list) else [agent["think"]]
+            for entry in entries:
+                if isinstance(entry, dict):
+                    entry["prompt"] = self._updates["prompt"]
         if self.items:
             context = agent.setdefault("context", {})
             prior = list(context.get("messages") or [])

@@ -782,12 +782,15 @@ class Reconnected(msgspec.Struct, kw_only=True):
         request_id: the new session's ``Welcome.request_id``.
         downtime: seconds from the drop to ``SettingsApplied`` of the new session.
         context_items: conversation items replayed in ``agent.context.messages``.
+        resent: types of the messages sent again because the old session never acknowledged
+            them (injections sent just before the drop).
     """
 
     attempt: int
     request_id: str | None
     downtime: float
     context_items: int = 0
+    resent: list[str] = msgspec.field(default_factory=list)
 
     type: ClassVar[str] = "Reconnected"
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from deepgram_agent.testing import AgentEmulator
+from deepgram_agent.testing import AgentEmulator, Faults
 
 from .conftest import scaled
 
@@ -26,29 +28,62 @@ def emu() -> Iterator[AgentEmulator]:
         yield emulator
 
 
+def _drop_first_session(i: int) -> Faults | None:
+    return Faults(drop_after=6) if i == 0 else None
+
+
+#: What each README block must print, by a marker found in the block. A block may need an
+#: emulator of its own (e.g. one that drops the connection, to show reconnecting).
+EXPECTED: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "ReconnectPolicy(": ({"faults": _drop_first_session}, ["connection lost", "back after"]),
+    "tools=tools": ({}, ["user: What's the weather in Paris?"]),
+    "AgentEmulator(script=script": ({}, ["We are open nine to five."]),
+    "connect_sync(": ({}, ["user: What can you do?", "assistant: "]),
+    "websocket.v(": ({}, ["user: Tell me a joke", "assistant: You said: Tell me a joke"]),
+    "received {audio} bytes": ({}, ["user: Hello!", "assistant: ", "bytes of agent audio"]),
+}
+
+
+def expectations(block: str) -> tuple[dict[str, Any], list[str]]:
+    for marker, expected in EXPECTED.items():
+        if marker in block:
+            return expected
+    raise AssertionError(f"README block without expectations: {block[:120]!r}")
+
+
 def test_readme_has_the_examples() -> None:
-    assert len(BLOCKS) >= 4
+    assert len(BLOCKS) >= 6
+    for block in BLOCKS:
+        expectations(block)
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_python_block_runs(index: int, emu: AgentEmulator, tmp_path: Path) -> None:
+    block = BLOCKS[index]
+    emulator_kwargs, expected = expectations(block)
     script = tmp_path / f"readme_block_{index}.py"
-    script.write_text(BLOCKS[index])
-    env = dict(os.environ, DEEPGRAM_AGENT_URL=emu.url, DEEPGRAM_API_KEY="readme-key")
-    out = subprocess.run(
-        [sys.executable, str(script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        cwd=str(tmp_path),
-        check=False,
-    )
+    script.write_text(block)
+    with contextlib.ExitStack() as stack:
+        target = emu
+        if emulator_kwargs:
+            target = stack.enter_context(
+                AgentEmulator.run_in_thread(api_key=None, realtime_audio=False, **emulator_kwargs)
+            )
+        env = dict(os.environ, DEEPGRAM_AGENT_URL=target.url, DEEPGRAM_API_KEY="readme-key")
+        out = subprocess.run(
+            [sys.executable, str(script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(60),
+            cwd=str(tmp_path),
+            check=False,
+        )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     assert "readme-key" not in out.stdout + out.stderr
-    if "inject_user_message" in BLOCKS[index]:
-        assert "user: " in out.stdout or "nine to five" in out.stdout
+    for text in expected:
+        assert text in out.stdout, (text, out.stdout)
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:

@@ -302,3 +302,41 @@ def test_policy_backoff_is_bounded_with_jitter() -> None:
     assert not p.reconnects_after("CLIENT_MESSAGE_TIMEOUT")
     assert ReconnectPolicy(on_idle_timeout=True).reconnects_after("CLIENT_MESSAGE_TIMEOUT")
     assert p.reconnects_after("SERVER_GOING_AWAY") and not p.reconnects_after("INVALID_SETTINGS")
+
+
+@pytest.mark.anyio
+async def test_unacknowledged_injection_is_sent_again_exactly_once() -> None:
+    # The server drops right after SettingsApplied: an injection sent then is either written to
+    # the dying socket (never acknowledged, so sent again) or held; either way the new session
+    # gets it exactly once and answers it.
+    faults = lambda i: Faults(drop_after=2) if i == 0 else None  # noqa: E731
+    async with AgentEmulator(api_key=KEY, realtime_audio=False, faults=faults) as emu:
+        async with client_for(emu).agent.connect(SETTINGS, reconnect=FAST) as conn:
+            await conn.inject_user_message("did you get this?")
+            seen: list[Any] = []
+            back = await until(conn, of(m.Reconnected), seen)
+            reply = await until(
+                conn, lambda x: isinstance(x, m.ConversationText) and x.role == "user", seen
+            )
+            assert reply.content == "did you get this?"
+            injected = emu.sessions[1].received_json("InjectUserMessage")
+            assert [i["content"] for i in injected] == ["did you get this?"]
+            assert back.resent in ([], ["InjectUserMessage"])
+
+
+@pytest.mark.anyio
+async def test_runtime_updates_survive_a_reconnect() -> None:
+    faults = lambda i: Faults(drop_after=4) if i == 0 else None  # noqa: E731
+    async with AgentEmulator(api_key=KEY, realtime_audio=False, faults=faults) as emu:
+        async with client_for(emu).agent.connect(SETTINGS, reconnect=FAST) as conn:
+            await conn.update_prompt("You are a pirate.")
+            await conn.update_speak({"provider": {"type": "deepgram", "model": "aura-2-luna-en"}})
+            seen: list[Any] = []
+            await until(conn, of(m.Reconnected), seen)
+            resumed = emu.sessions[1].settings
+            assert resumed is not None
+            assert resumed["agent"]["think"]["prompt"] == "You are a pirate."
+            assert resumed["agent"]["speak"] == {
+                "provider": {"type": "deepgram", "model": "aura-2-luna-en"}
+            }
+            assert emu.sessions[1].state.prompt == "You are a pirate."
