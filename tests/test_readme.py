@@ -86,6 +86,14 @@ def test_readme_python_block_runs(index: int, emu: AgentEmulator, tmp_path: Path
         assert text in out.stdout, (text, out.stdout)
 
 
+def test_readme_demo_command_is_the_one_the_cli_test_runs() -> None:
+    commands = [c.strip() for c in re.findall(r"```bash\n(.*?)```", README, flags=re.S)]
+    assert "pip install -e . && deepgram-agent demo" in commands
+    # tests/test_cli.py::test_demo_runs_on_a_fresh_machine runs `deepgram-agent demo` in a clean
+    # environment; CI's install step is the first half of the command.
+    assert "deepgram-agent demo" in (ROOT / "tests" / "test_cli.py").read_text()
+
+
 def test_readme_test_command_is_what_ci_runs() -> None:
     commands = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
     test_cmd = next(c.strip() for c in commands if "pytest" in c)

@@ -1,0 +1,54 @@
+"""Audio helpers: WAV sources and sinks, G.711 conversion, a speaker player and a microphone.
+
+Everything but the devices is stdlib only. :class:`Player` and :class:`Microphone` use
+``sounddevice`` (the ``audio`` extra: ``pip install "deepgram-agent[audio]"``), imported only
+when a stream opens; pass ``device=`` to use another implementation of :class:`SoundDevice`
+(tests use an in-memory one).
+
+A conversation with barge-in::
+
+    async with client.agent.connect(settings) as conn:
+        async with Player(conn) as player, Microphone(conn) as mic:
+            async def pump() -> None:
+                async for chunk in mic:
+                    await conn.send_audio(chunk)
+            task = asyncio.create_task(pump())
+            async for event in conn:
+                player.handle(event)   # audio, UserStartedSpeaking, AgentAudioDone, ...
+"""
+
+from __future__ import annotations
+
+from ._convert import alaw_to_linear16 as alaw_to_linear16
+from ._convert import convert as convert
+from ._convert import linear16_to_alaw as linear16_to_alaw
+from ._convert import linear16_to_mulaw as linear16_to_mulaw
+from ._convert import mulaw_to_linear16 as mulaw_to_linear16
+from ._convert import to_linear16 as to_linear16
+from ._device import SoundDevice as SoundDevice
+from ._device import Stream as Stream
+from ._device import load_sounddevice as load_sounddevice
+from ._mic import Microphone as Microphone
+from ._player import Player as Player
+from ._wav import WavInfo as WavInfo
+from ._wav import WavWriter as WavWriter
+from ._wav import read_wav_info as read_wav_info
+from ._wav import wav_chunks as wav_chunks
+
+__all__ = (
+    "Microphone",
+    "Player",
+    "SoundDevice",
+    "Stream",
+    "WavInfo",
+    "WavWriter",
+    "alaw_to_linear16",
+    "convert",
+    "linear16_to_alaw",
+    "linear16_to_mulaw",
+    "load_sounddevice",
+    "mulaw_to_linear16",
+    "read_wav_info",
+    "to_linear16",
+    "wav_chunks",
+)

@@ -1,0 +1,252 @@
+"""Speaker playback of the agent's audio, with a jitter buffer and barge-in done right."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from .. import messages as m
+from ..options import coerce_settings, output_format
+from ._convert import to_linear16
+from ._device import SoundDevice, Stream, load_sounddevice
+
+__all__ = ["Player", "resolve_settings"]
+
+FinishReason = Literal["drained", "interrupted"]
+
+
+def _in_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def resolve_settings(settings: Any) -> m.Settings:
+    """The typed Settings from a connection, ``messages.Settings``, options, dict or JSON."""
+    if isinstance(settings, m.Settings):
+        return settings
+    typed = getattr(settings, "settings", None)  # an AgentConnection
+    if isinstance(typed, m.Settings):
+        return typed
+    if isinstance(settings, Mapping | str | bytes) or hasattr(settings, "_compile"):
+        return coerce_settings(settings)[0]
+    raise TypeError(
+        "pass the connection, or the Settings it was opened with, so the audio format matches "
+        f"what the server sends; got {type(settings).__name__}"
+    )
+
+
+class Player:
+    """Plays agent audio on a speaker; its format comes from the Settings actually sent.
+
+    Feed it every event of the connection (:meth:`handle`): audio bytes are queued; on
+    ``UserStartedSpeaking`` every queued sample is dropped at once (the device plays at most the
+    block it already holds) and agent audio is ignored until the next reply starts
+    (``AgentStartedSpeaking`` or an assistant ``ConversationText``). Playback-finished is
+    reported when the device has drained after ``AgentAudioDone``, not when that message
+    arrives.
+
+    Args:
+        settings: the connection (preferred), or the Settings it was opened with; the format is
+            ``audio.output`` (encoding, sample rate). Never pass the format separately.
+        device: the sound device boundary (default: the ``sounddevice`` module, loaded lazily;
+            raises :class:`~deepgram_agent.MissingDependencyError` without the extra).
+        device_name: which output device (sounddevice's ``device=``; ``None``: the default).
+        block_ms: device block duration; a barge-in takes effect within one block.
+        prebuffer_ms: jitter buffer: audio held before a reply starts playing (and after an
+            underrun), so network jitter does not crackle.
+        on_finished: called on the event loop with ``"drained"`` or ``"interrupted"``.
+    """
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        device: SoundDevice | None = None,
+        device_name: Any = None,
+        block_ms: float = 20.0,
+        prebuffer_ms: float = 60.0,
+        on_finished: Callable[[FinishReason], object] | None = None,
+    ) -> None:
+        typed = resolve_settings(settings)
+        self.encoding, self.sample_rate = output_format(typed)
+        to_linear16(b"", self.encoding)  # compressed output cannot be played: fail now
+        self._device = device
+        self._device_name = device_name
+        self.block_frames = max(1, round(self.sample_rate * block_ms / 1000))
+        self._prebuffer = 2 * max(0, round(self.sample_rate * prebuffer_ms / 1000))
+        self.on_finished = on_finished
+        self._lock = threading.Lock()
+        self._buf = bytearray()
+        self._muted = False
+        self._reply_done = False
+        self._flowing = False
+        self._had_audio = False
+        self._stream: Stream | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._finished = asyncio.Event()
+        self._finished_sync = threading.Event()
+        #: Agent samples dropped by barge-ins (queued, then discarded).
+        self.dropped_samples = 0
+        #: Agent samples ignored because they arrived after a barge-in, before the next reply.
+        self.ignored_samples = 0
+        #: Agent samples handed to the device.
+        self.played_samples = 0
+        #: Device blocks that found the buffer empty in the middle of a reply.
+        self.underruns = 0
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Open and start the output stream (call from the event loop)."""
+        if self._stream is not None:
+            return
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # blocking code: finish notifications come from the device thread
+            self._loop = None
+        device = self._device if self._device is not None else load_sounddevice()
+        self._stream = device.RawOutputStream(
+            samplerate=self.sample_rate,
+            blocksize=self.block_frames,
+            channels=1,
+            dtype="int16",
+            callback=self._callback,
+            device=self._device_name,
+        )
+        self._stream.start()
+
+    def close(self) -> None:
+        """Stop and release the device (idempotent)."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.stop()
+            stream.close()
+
+    def __enter__(self) -> Player:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Player:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------ state
+
+    @property
+    def playing(self) -> bool:
+        """Whether agent audio is queued or being played (for half-duplex muting)."""
+        return bool(self._buf) or (self._had_audio and not self._finished.is_set())
+
+    @property
+    def queued_samples(self) -> int:
+        """Agent samples waiting for the device."""
+        return len(self._buf) // 2
+
+    def wait_finished_sync(self, timeout: float | None = None) -> bool:
+        """Blocking :meth:`wait_finished`; returns False on timeout."""
+        return self._finished_sync.wait(timeout)
+
+    async def wait_finished(self, timeout: float | None = None) -> None:
+        """Wait until the current reply has drained from the device (or was interrupted)."""
+        async with asyncio.timeout(timeout):
+            await self._finished.wait()
+
+    # ------------------------------------------------------------------------------ input
+
+    def handle(self, event: Any) -> None:
+        """Feed one connection event (audio bytes or a server message); others are ignored."""
+        if isinstance(event, bytes | bytearray | memoryview):
+            self.feed(event)
+        elif isinstance(event, m.UserStartedSpeaking):
+            self.barge_in()
+        elif isinstance(event, m.AgentStartedSpeaking) or (
+            isinstance(event, m.ConversationText) and event.role == "assistant"
+        ):
+            self._new_reply()
+        elif isinstance(event, m.AgentAudioDone):
+            with self._lock:
+                self._reply_done = True
+                idle = not self._buf
+            if idle and not self._had_audio:
+                self._finish("drained")
+
+    def feed(self, audio: bytes | bytearray | memoryview) -> None:
+        """Queue agent audio (in the Settings' output encoding)."""
+        pcm = to_linear16(audio, self.encoding)
+        with self._lock:
+            if self._muted:
+                self.ignored_samples += len(pcm) // 2
+                return
+            self._buf += pcm
+            self._had_audio = True
+            self._finished.clear()
+            self._finished_sync.clear()
+
+    def barge_in(self) -> None:
+        """Drop every queued sample now and ignore agent audio until the next reply starts."""
+        with self._lock:
+            self.dropped_samples += len(self._buf) // 2
+            self._buf.clear()
+            self._muted = True
+            self._flowing = False
+            self._reply_done = False
+            was_playing = self._had_audio
+            self._had_audio = False
+        if was_playing:
+            self._finish("interrupted")
+
+    def _new_reply(self) -> None:
+        with self._lock:
+            self._muted = False
+            self._reply_done = False
+
+    # ------------------------------------------------------------------------------ device side
+
+    def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+        """Fill one device block (runs on the device thread; never blocks for long)."""
+        need = frames * 2
+        drained = False
+        with self._lock:
+            buf = self._buf
+            if not self._flowing and buf and (len(buf) >= self._prebuffer or self._reply_done):
+                self._flowing = True
+            if self._flowing:
+                chunk = bytes(buf[:need])
+                del buf[:need]
+                if not buf:
+                    self._flowing = False
+                    if not self._reply_done and len(chunk) < need:
+                        self.underruns += 1
+            else:
+                chunk = b""
+                if self._had_audio and self._reply_done and not buf:
+                    # The previous block held the last samples and has now been played.
+                    self._had_audio = False
+                    drained = True
+            self.played_samples += len(chunk) // 2
+        outdata[: len(chunk)] = chunk
+        if len(chunk) < need:
+            outdata[len(chunk) : need] = bytes(need - len(chunk))
+        if drained:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._finish, "drained")
+            else:
+                self._finish("drained")
+
+    def _finish(self, reason: FinishReason) -> None:
+        self._finished_sync.set()
+        if self._loop is not None or _in_loop():
+            self._finished.set()
+        if self.on_finished is not None:
+            self.on_finished(reason)
