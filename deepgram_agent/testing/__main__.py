@@ -1,5 +1,7 @@
 """``python -m deepgram_agent.testing``: run the Voice Agent emulator until Ctrl-C.
 
+``--replay FILE`` plays back the server side of a session recording instead of a script.
+
 The first line on standard output is the base WebSocket URL (flushed), e.g.
 ``ws://127.0.0.1:54321``; the socket path is ``/v1/agent/converse``.
 """
@@ -10,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._replay import Recording
 from ._script import Script
 from ._server import serve_forever
 
@@ -34,6 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--idle-timeout", type=float, default=10.0, help="seconds of client silence allowed"
     )
+    parser.add_argument(
+        "--replay",
+        default=None,
+        metavar="FILE",
+        help="play back the server side of a session recording (JSON lines) instead of a script",
+    )
+    parser.add_argument(
+        "--replay-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for a client frame the recording expects (default %(default)s)",
+    )
+    parser.add_argument(
+        "--replay-realtime",
+        action="store_true",
+        help="keep the recorded timing between server frames",
+    )
     return parser
 
 
@@ -45,6 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot load script {args.script!r}: {exc}", file=sys.stderr)
         return 2
+    replay = None
+    if args.replay:
+        try:
+            replay = Recording.load(args.replay)
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot load recording {args.replay!r}: {exc}", file=sys.stderr)
+            return 2
     serve_forever(
         host=args.host,
         port=args.port,
@@ -52,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         script=script,
         realtime_audio=not args.fast_audio,
         idle_timeout=args.idle_timeout,
+        replay=replay,
+        replay_timeout=args.replay_timeout,
+        replay_realtime=args.replay_realtime,
     )
     return 0
 

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from aiohttp import web
 from ..exceptions import DeepgramTimeoutError
 from ._faults import Faults
 from ._protocol import parse_credential
+from ._replay import Recording
 from ._script import Script
 from ._session import EmulatorSession, SessionOptions
 
@@ -62,6 +64,14 @@ class AgentEmulator:
         vad_threshold: RMS level (0..1 of full scale) that counts as user speech.
         vad_silence: seconds of quiet that end a user utterance.
         close_timeout: bound for every closing handshake.
+        replay: a session recording (:mod:`deepgram_agent.recording`) to play back instead of
+            the script: connection attempt *i* gets recorded session *i*, server frames
+            verbatim, paced by what the client sends (see :mod:`deepgram_agent.testing._replay`).
+            A path, or an already loaded :class:`Recording`.
+        replay_timeout: seconds a replay waits for a client frame the recording expects before
+            ``Error REPLAY_TIMEOUT`` and close.
+        replay_realtime: keep the recorded gaps between server frames (default: as fast as
+            possible).
     """
 
     def __init__(
@@ -82,10 +92,19 @@ class AgentEmulator:
         vad_threshold: float = 0.02,
         vad_silence: float = 0.3,
         close_timeout: float = 2.0,
+        replay: str | Path | Recording | None = None,
+        replay_timeout: float = 10.0,
+        replay_realtime: bool = False,
     ) -> None:
         if api_key is not None and not api_key:
             raise ValueError("api_key must be a non-empty string, or None to accept any key")
+        if replay_timeout <= 0:
+            raise ValueError("replay_timeout must be a positive number of seconds")
         self._api_key = api_key
+        #: The recording being replayed, or ``None`` (the script drives the sessions).
+        self.replay: Recording | None = (
+            replay if isinstance(replay, Recording) or replay is None else Recording.load(replay)
+        )
         self.script = script if script is not None else Script()
         self.faults = faults
         self.host = host
@@ -101,6 +120,8 @@ class AgentEmulator:
             vad_threshold=vad_threshold,
             vad_silence=vad_silence,
             close_timeout=close_timeout,
+            replay_timeout=replay_timeout,
+            replay_realtime=replay_realtime,
         )
         self.sessions: list[EmulatorSession] = []
         self._runner: web.AppRunner | None = None
@@ -171,7 +192,13 @@ class AgentEmulator:
                 return_exceptions=True,
             )
         if self._handlers:
-            await asyncio.wait(self._handlers, timeout=self.options.close_timeout)
+            _done, stuck = await asyncio.wait(self._handlers, timeout=self.options.close_timeout)
+            # A session busy in a fault delay (e.g. delay_settings_applied) is not reading its
+            # socket; cancel it rather than leave it pending on a loop about to close.
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck, timeout=self.options.close_timeout)
         await runner.cleanup()
 
     async def __aenter__(self) -> AgentEmulator:
@@ -277,7 +304,12 @@ class AgentEmulator:
         index = len(self.sessions)
         faults = self._faults_for(index)
         session = EmulatorSession(
-            index=index, options=self.options, script=self.script.copy(), faults=faults
+            index=index,
+            options=self.options,
+            script=self.script.copy(),
+            faults=faults,
+            replay=self.replay.plan(index) if self.replay is not None else None,
+            replaying=self.replay is not None,
         )
         self.sessions.append(session)
         assert self._new_session is not None

@@ -69,6 +69,7 @@ from ..messages import (
 from ._audio import DEFAULT_MS_PER_CHAR, EnergyVad, bytes_per_sample, tone, wav_header
 from ._faults import Faults
 from ._protocol import Reject, parse_client_text, wire
+from ._replay import ClientTally, ExpectFrames, RealtimePacer, ReplayStep, silence
 from ._script import Script, ToolCall, TurnContext, split_sentences
 
 __all__ = ["EmulatorSession", "SessionOptions", "SessionState"]
@@ -94,6 +95,8 @@ class SessionOptions:
     vad_threshold: float = 0.02
     vad_silence: float = 0.3
     close_timeout: float = 2.0
+    replay_timeout: float = 10.0
+    replay_realtime: bool = False
 
 
 @dataclass(kw_only=True)
@@ -215,6 +218,8 @@ class EmulatorSession:
         options: SessionOptions,
         script: Script,
         faults: Faults | None,
+        replay: list[ReplayStep] | None = None,
+        replaying: bool = False,
     ) -> None:
         self.index = index
         self.request_id = str(uuid.uuid4())
@@ -244,6 +249,9 @@ class EmulatorSession:
         self._pending: dict[str, _Pending] = {}
         self._vad: EnergyVad | None = None
         self._stall_until = 0.0
+        # Replay mode (AgentEmulator(replay=...)): the recorded steps replace the script.
+        self._replaying = replaying
+        self._replay = replay
 
     def __repr__(self) -> str:
         return (
@@ -346,7 +354,10 @@ class EmulatorSession:
             await self._check_faults(0)
             if self.faults.delay_welcome > 0:
                 await asyncio.sleep(self.faults.delay_welcome)
-            await self._send_json(Welcome(request_id=self.request_id))
+            if self._replaying:
+                self._spawn(self._run_replay)
+            else:
+                await self._send_json(Welcome(request_id=self.request_id))
             await self._read_loop()
         except _SessionOver:
             pass
@@ -586,9 +597,15 @@ class EmulatorSession:
                     f"Received a {result.type} message before Settings; Settings must be the "
                     "first message of the session.",
                 )
+            elif self._replaying:
+                self.settings = plain  # validated; the recording says what comes next
+                output = (plain.get("audio") or {}).get("output") or {}
+                self.state.output_encoding = output.get("encoding", "linear16")
             else:
                 await self._on_settings(plain, result)
             return
+        if self._replaying and not isinstance(result, Settings):
+            return  # recorded and tallied; the replay answers, not the script
         await self._dispatch(plain, result)
 
     async def _on_audio(self, data: bytes) -> None:
@@ -700,6 +717,58 @@ class EmulatorSession:
             self._spawn(
                 lambda: self._speak(st.greeting or "", started_speaking=False, report=False),
                 speech=True,
+            )
+
+    async def _run_replay(self) -> None:
+        """Play this session's recorded steps (see :mod:`._replay`)."""
+        steps = self._replay
+        if steps is None:
+            await self._fatal(
+                "REPLAY_EXHAUSTED",
+                f"The recording has no session #{self.index}; connection attempts beyond the "
+                "recorded sessions are refused.",
+            )
+            return
+        loop = asyncio.get_running_loop()
+        tally = ClientTally()
+        pacer = RealtimePacer() if self._opts.replay_realtime else None
+        for step in steps:
+            if isinstance(step, ExpectFrames):
+                await self._replay_expect(step, tally)
+                continue
+            if pacer is not None:
+                delay = pacer.delay(step, loop.time())
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if step.text is not None:
+                await self._send_frame(step.text, _TEXT, kind=step.type)
+            else:
+                data = step.audio
+                if data is None:
+                    data = silence(self.state.output_encoding, step.size)
+                await self._send_frame(data, _BINARY, kind=None)
+            if pacer is not None:
+                pacer.sent(step, loop.time())
+            if step.type == "SettingsApplied":
+                self.state.phase = "active"
+
+    async def _replay_expect(self, step: ExpectFrames, tally: ClientTally) -> None:
+        timeout = self._opts.replay_timeout
+
+        async def until() -> None:
+            while True:
+                tally.update(self.received)
+                if tally.satisfied(step):
+                    return
+                await self._rx_changed.wait()
+
+        try:
+            await asyncio.wait_for(until(), timeout)
+        except TimeoutError:
+            await self._fatal(
+                "REPLAY_TIMEOUT",
+                f"Replay: expected the client to have sent {step.describe()} within "
+                f"{timeout:g} s; received {tally.describe()}.",
             )
 
     async def _flood(self) -> None:
