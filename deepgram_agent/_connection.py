@@ -231,6 +231,12 @@ class AgentConnection:
         self.failed_start: BaseException | None = None
         self._close_started = False
         self._closing_by_us = False
+        self._shutdown_task: asyncio.Task[None] | None = None
+        self._dropping_socket = False
+        # True while sends may go straight to the socket: ready, nothing held, no flush running.
+        # Otherwise they are held in order (see _hold), so nothing overtakes held data.
+        self._direct = False
+        self._bg_tasks: set[asyncio.Task[Any]] = set()
         self.request_id: str | None = None
         self.close_code: int | None = None
         self.close_reason: str = ""
@@ -373,8 +379,16 @@ class AgentConnection:
                 else ""
             )
             raise cls(f"{detail}{hint}", status=exc.status, request_id=rid) from None
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+            if self._close_started:
+                raise ConnectionClosedOK(
+                    None, "", "closed by the application while connecting"
+                ) from None
             raise DeepgramConnectionError(f"could not connect to {self._url}: {exc}") from exc
+        if self._close_started:
+            with contextlib.suppress(Exception):
+                await ws.close()
+            raise ConnectionClosedOK(None, "", "closed by the application while connecting")
         self._ws = ws
         self._socket_ended = asyncio.Event()
         self._applied_on_socket = False
@@ -399,6 +413,8 @@ class AgentConnection:
         finally:
             waiter.cancel()
             closed.cancel()
+        if self._close_started:
+            raise ConnectionClosedOK(None, "", "closed by the application while connecting")
         if not self._welcome.is_set():
             raise self._start_failure("the server closed before sending Welcome")
         frame = settings_json or self._settings_json
@@ -415,6 +431,8 @@ class AgentConnection:
             closed.cancel()
         if self._start_error is not None:
             raise self._start_error
+        if self._close_started:
+            raise ConnectionClosedOK(None, "", "closed by the application while connecting")
         if not self._applied_on_socket:
             raise self._start_failure("the server closed before SettingsApplied")
         if self._socket_ended.is_set():
@@ -443,9 +461,9 @@ class AgentConnection:
         return exc
 
     async def _abort(self) -> None:
-        self._closing_by_us = True
+        # A session that never became ready need not wait long for the server's close frame.
         with contextlib.suppress(Exception):
-            await self._shutdown(code=1000)
+            await self._close_once(graceful_timeout=min(0.5, self.options.close_timeout))
 
     # ------------------------------------------------------------------ reader
 
@@ -495,10 +513,15 @@ class AgentConnection:
                 else:  # CLOSED / CLOSING
                     break
                 if not queue.put_nowait(item):
-                    await queue.put(item)
+                    if self._applied_on_socket and type(item) is not m.SettingsApplied:
+                        await queue.put(item)
+                    else:
+                        # Frames before SettingsApplied (Welcome, an Error) must not wait for
+                        # the consumer, or a (re)connect would depend on the app reading.
+                        queue.put_nowait(item, force=True)
         except asyncio.CancelledError:
             error = None
-            if not self._closing_by_us:
+            if not self._closing_by_us and not self._dropping_socket:
                 # Cancelled from outside (e.g. asyncio.run() ending while the connection is
                 # open): close the socket and our HTTP session on the way out.
                 self._closing_by_us = True
@@ -584,6 +607,7 @@ class AgentConnection:
 
     def _begin_reconnect(self, cause: BaseException | None) -> None:
         self._reconnecting = True
+        self._direct = False
         self._ready.clear()
         self._welcome.clear()
         if self._keepalive_task is not None:
@@ -616,7 +640,9 @@ class AgentConnection:
                 self._give_up(attempt - 1, last, what)
                 return
             delay = policy.delay(attempt)
-            await self._queue.put(m.Reconnecting(attempt=attempt, delay=delay, cause=what))
+            self._queue.put_nowait(
+                m.Reconnecting(attempt=attempt, delay=delay, cause=what), force=True
+            )
             await asyncio.sleep(delay)
             if self._closing_by_us:
                 return
@@ -644,14 +670,15 @@ class AgentConnection:
             self._n_reconnects += 1
             items = len(self._recorder.items) if self._recorder is not None else 0
             logger.info("deepgram_agent: reconnected after %d attempt(s)", attempt)
-            await self._queue.put(
+            self._queue.put_nowait(
                 m.Reconnected(
                     attempt=attempt,
                     request_id=self.request_id,
                     downtime=time.monotonic() - started,
                     context_items=items,
                     resent=self._resent,
-                )
+                ),
+                force=True,
             )
             return
 
@@ -668,8 +695,12 @@ class AgentConnection:
                 async with asyncio.timeout(1.0):
                     await ws.close()
         if reader is not None and not reader.done():
-            reader.cancel()
-            await asyncio.wait({reader}, timeout=1.0)
+            self._dropping_socket = True
+            try:
+                reader.cancel()
+                await asyncio.wait({reader}, timeout=1.0)
+            finally:
+                self._dropping_socket = False
 
     def _give_up(self, attempts: int, last: BaseException | None, what: str) -> None:
         unsent = [
@@ -694,7 +725,9 @@ class AgentConnection:
         self._end(err)
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
-            asyncio.get_running_loop().create_task(session.close())
+            task = asyncio.get_running_loop().create_task(session.close())
+            self._bg_tasks.add(task)
+            task.add_done_callback(self._bg_tasks.discard)
 
     # The reader calls these for the handshake and function-call bookkeeping.
     def _on_welcome(self, msg: m.Welcome) -> None:
@@ -826,7 +859,7 @@ class AgentConnection:
         """
         if not data:
             return
-        if not self._ready.is_set():
+        if not self._direct:
             self._hold(True, bytes(data))
             return
         ws = self._check_open()
@@ -882,12 +915,19 @@ class AgentConnection:
                     break
 
     async def _flush_pending(self) -> None:
-        if not self._pending:
-            return
+        """Send everything held, in order, then let sends go straight to the socket.
+
+        Sends made while this runs are appended to the held queue and flushed by this same
+        loop, so nothing overtakes what was held.
+        """
         ws = self._check_open()
         while self._pending:
             is_audio, payload = self._pending.popleft()
-            await ws.send_frame(payload, WSMsgType.BINARY if is_audio else WSMsgType.TEXT)
+            try:
+                await ws.send_frame(payload, WSMsgType.BINARY if is_audio else WSMsgType.TEXT)
+            except (ConnectionError, aiohttp.ClientError) as exc:
+                self._pending.appendleft((is_audio, payload))
+                raise self._send_failed(exc) from exc
             if is_audio:
                 self._pending_audio_bytes -= len(payload)
                 self._n_audio_out += 1
@@ -901,6 +941,7 @@ class AgentConnection:
                     self._rec.audio("out", payload)
                 else:
                     self._rec.text("out", payload)
+        self._direct = True
 
     async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
         """Send a JSON text frame exactly as given, with no validation (escape hatch).
@@ -917,7 +958,7 @@ class AgentConnection:
         await self._send_text(data)
 
     async def _send_text(self, data: bytes) -> None:
-        if not self._ready.is_set():
+        if not self._direct:
             self._hold(False, data)
             return
         ws = self._check_open()
@@ -1091,16 +1132,35 @@ class AgentConnection:
 
         Iteration then ends quietly. Cancelling is safe: the socket is closed regardless.
         """
-        self._closing_by_us = True
-        if self._close_started:
-            await self.wait_closed()
-            return
-        self._close_started = True
-        await self._shutdown(code=code, reason=reason)
+        # A session that is not ready (connecting, reconnecting) has nothing in flight worth a
+        # long close handshake: do not wait more than half a second for the server's answer.
+        quick = None if self._ready.is_set() else min(0.5, self.options.close_timeout)
+        await self._close_once(code=code, reason=reason, graceful_timeout=quick)
 
-    async def _shutdown(self, code: int = 1000, reason: str = "") -> None:
+    async def _close_once(
+        self, code: int = 1000, reason: str = "", graceful_timeout: float | None = None
+    ) -> None:
+        self._closing_by_us = True
+        self._close_started = True
+        self._direct = False
+        task = self._shutdown_task
+        if task is None:
+            # One shutdown task that every close() waits for: cancelling a close() does not
+            # cancel the shutdown, and a second close() joins it instead of waiting forever.
+            task = self._shutdown_task = asyncio.get_running_loop().create_task(
+                self._shutdown(code=code, reason=reason, graceful_timeout=graceful_timeout),
+                name="deepgram-agent-close",
+            )
+        if task is asyncio.current_task():
+            return
+        await asyncio.shield(task)
+
+    async def _shutdown(
+        self, code: int = 1000, reason: str = "", *, graceful_timeout: float | None = None
+    ) -> None:
         self._close_started = True
         ws = self._ws
+        close_timeout = self.options.close_timeout if graceful_timeout is None else graceful_timeout
         current = asyncio.current_task()
         rtask = self._reconnect_task
         if rtask is not None and rtask is not current and not rtask.done():
@@ -1112,7 +1172,7 @@ class AgentConnection:
         try:
             if ws is not None and not ws.closed:
                 try:
-                    async with asyncio.timeout(self.options.close_timeout):
+                    async with asyncio.timeout(close_timeout):
                         await ws.close(code=code, message=reason.encode())
                 except (TimeoutError, aiohttp.ClientError, OSError):
                     pass
@@ -1131,11 +1191,15 @@ class AgentConnection:
                     with contextlib.suppress(Exception):
                         hook(None)
         finally:
+            if not self._closed.is_set():  # only if something above was cancelled or failed
+                self._closed.set()
+                self._queue.put_nowait(End(None))
             if self._rec is not None:
                 self._rec.close()
             if self._owns_session and self._session is not None:
                 session, self._session = self._session, None
-                await session.close()
+                with contextlib.suppress(Exception):
+                    await session.close()
 
     async def wait_closed(self, timeout: float | None = None) -> None:
         """Wait until the connection has closed.

@@ -13,6 +13,7 @@ the stream is an :class:`End` item that is always accepted, even when the queue 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -37,22 +38,27 @@ class End:
 class AsyncQueue(Generic[T]):
     """A bounded queue with one producer and one consumer on the same event loop."""
 
-    __slots__ = ("_getter", "_items", "_maxsize", "_putter", "high_water")
+    __slots__ = ("_getter", "_items", "_maxsize", "_putters", "high_water")
 
     def __init__(self, maxsize: int) -> None:
         self._items: deque[T | End] = deque()
         self._maxsize = maxsize
         self._getter: asyncio.Future[None] | None = None
-        self._putter: asyncio.Future[None] | None = None
+        # Producers waiting for room (the reader, and the reconnect loop during an outage).
+        self._putters: deque[asyncio.Future[None]] = deque()
         self.high_water = 0
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put_nowait(self, item: T | End) -> bool:
-        """Append ``item`` unless the queue is full; return whether it was appended."""
+    def put_nowait(self, item: T | End, *, force: bool = False) -> bool:
+        """Append ``item`` unless the queue is full; return whether it was appended.
+
+        ``force`` appends even to a full queue (for the few control items that must never wait
+        on the consumer: the end of the stream, handshake frames, reconnect events).
+        """
         items = self._items
-        if len(items) >= self._maxsize and not isinstance(item, End):
+        if len(items) >= self._maxsize and not force and not isinstance(item, End):
             return False
         items.append(item)
         n = len(items)
@@ -69,16 +75,18 @@ class AsyncQueue(Generic[T]):
         """Append ``item``, waiting while the queue is full. Cancelling is safe."""
         while not self.put_nowait(item):
             fut = asyncio.get_running_loop().create_future()
-            self._putter = fut
+            self._putters.append(fut)
             try:
                 await fut
             finally:
-                self._putter = None
+                with contextlib.suppress(ValueError):
+                    self._putters.remove(fut)
 
     def _wake_putter(self) -> None:
-        putter = self._putter
-        if putter is not None and not putter.done():
-            putter.set_result(None)
+        # Wake every waiting producer; each re-checks for room (there are at most two).
+        for putter in self._putters:
+            if not putter.done():
+                putter.set_result(None)
 
     async def get(self) -> T | End:
         """Remove and return the next item, waiting for one. Cancelling is safe."""
@@ -99,7 +107,7 @@ class AsyncQueue(Generic[T]):
         if isinstance(item, End):
             return item  # stays in place: every later get() sees the end too
         items.popleft()
-        if self._putter is not None:
+        if self._putters:
             self._wake_putter()
         return item
 
@@ -112,7 +120,7 @@ class AsyncQueue(Generic[T]):
         if isinstance(item, End):
             return item
         items.popleft()
-        if self._putter is not None:
+        if self._putters:
             self._wake_putter()
         return item
 
@@ -135,17 +143,17 @@ class ThreadQueue(Generic[T]):
         self._maxsize = maxsize
         self._loop = loop
         self._cond = threading.Condition(threading.Lock())
-        self._putter: asyncio.Future[None] | None = None
+        self._putters: list[asyncio.Future[None]] = []
         self._reading = False
         self.high_water = 0
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put_nowait(self, item: T | End) -> bool:
-        """Append ``item`` unless the queue is full (called on the loop)."""
+    def put_nowait(self, item: T | End, *, force: bool = False) -> bool:
+        """Append ``item`` unless the queue is full (called on the loop); see AsyncQueue."""
         with self._cond:
-            if len(self._items) >= self._maxsize and not isinstance(item, End):
+            if len(self._items) >= self._maxsize and not force and not isinstance(item, End):
                 return False
             self._items.append(item)
             n = len(self._items)
@@ -162,16 +170,19 @@ class ThreadQueue(Generic[T]):
             with self._cond:
                 if len(self._items) < self._maxsize:
                     continue
-                self._putter = fut
+                self._putters.append(fut)
             try:
                 await fut
             finally:
-                self._putter = None
+                with self._cond, contextlib.suppress(ValueError):
+                    self._putters.remove(fut)
 
     def _wake(self) -> None:
-        fut = self._putter
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        with self._cond:
+            putters = list(self._putters)
+        for fut in putters:
+            if not fut.done():
+                fut.set_result(None)
 
     def get(self, timeout: float | None = None) -> T | End:
         """Remove and return the next item, blocking the calling thread.
@@ -201,7 +212,7 @@ class ThreadQueue(Generic[T]):
                 if isinstance(item, End):
                     return item
                 self._items.popleft()
-                wake = self._putter is not None and len(self._items) <= self._maxsize // 2
+                wake = bool(self._putters) and len(self._items) <= self._maxsize // 2
             finally:
                 self._reading = False
         if wake:

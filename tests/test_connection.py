@@ -422,3 +422,83 @@ async def test_plain_ws_to_a_remote_host_is_refused() -> None:
     with pytest.raises(DeepgramError, match="unencrypted"):
         async with client.agent.connect(SETTINGS):
             pass
+
+
+# ---- regressions found in review -------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_audio_sent_while_held_data_is_flushed_never_overtakes_it() -> None:
+    async with AgentEmulator(api_key=KEY, settings_applied_delay=0.05) as emu:
+        conn = client_for(emu)._build(
+            SETTINGS, max_pending_audio_bytes=10**9, keepalive_interval=None
+        )
+        start = asyncio.create_task(conn.start())
+        sizes: list[int] = []
+        i = 0
+        while not start.done() or i < 300:
+            size = 2 * (100 + i)  # each chunk's size encodes its sequence number
+            sizes.append(size)
+            await conn.send_audio(b"\x00" * size)
+            await asyncio.sleep(0)
+            i += 1
+        await start
+        await conn.keep_alive()
+        session = emu.sessions[0]
+        await session.wait_for_received("KeepAlive", timeout=scaled(5))
+        received = [f for f in session.received if isinstance(f, int)]  # audio frame sizes
+        assert received == sizes
+        await conn.close()
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_close_does_not_make_the_next_close_hang() -> None:
+    async with AgentEmulator(api_key=KEY, faults=Faults(flood_events=50)) as emu:
+        conn = await client_for(emu).agent.connect(SETTINGS, max_queue=4)
+        await emu.sessions[0].wait_for_received("Settings", timeout=scaled(5))
+        first = asyncio.create_task(conn.close())
+        await asyncio.sleep(0)
+        first.cancel()
+        async with asyncio.timeout(scaled(8)):
+            await conn.close()
+        assert conn.closed
+
+
+@pytest.mark.anyio
+async def test_close_while_connecting_with_a_caller_session_leaves_no_socket() -> None:
+    import aiohttp
+
+    async with AgentEmulator(api_key=KEY, faults=Faults(delay_welcome=0.5)) as emu:
+        async with aiohttp.ClientSession() as http:
+            conn = client_for(emu)._build(SETTINGS, session=http)
+            start = asyncio.create_task(conn.start())
+            session = await emu.wait_for_session(timeout=scaled(5))
+            await conn.close()
+            with pytest.raises(ConnectionClosedOK, match="while connecting"):
+                await start
+            await session.wait_closed(timeout=scaled(5))
+            assert conn.closed and not conn.ready
+
+
+@pytest.mark.anyio
+async def test_reconnect_does_not_depend_on_the_app_reading_and_keeps_order() -> None:
+    faults = lambda i: Faults(drop_after=30) if i == 0 else Faults(flood_events=200)  # noqa: E731
+    async with AgentEmulator(api_key=KEY, realtime_audio=False, faults=faults) as emu:
+        settings = dict(SETTINGS, agent=dict(SETTINGS["agent"], greeting="Hello there, friend."))
+        async with client_for(emu).agent.connect(
+            settings, reconnect=True, max_queue=4, open_timeout=2
+        ) as conn:
+            kinds: list[str] = []
+            texts = 0
+            async with asyncio.timeout(scaled(20)):
+                async for msg in conn:
+                    kinds.append(type(msg).__name__)
+                    await asyncio.sleep(0.002)  # a slightly slow consumer
+                    if isinstance(msg, m.ConversationText) and "Reconnecting" in kinds:
+                        texts += 1
+                        if texts == 200:
+                            break
+            assert texts == 200
+            after = kinds[kinds.index("Reconnecting") :]
+            assert after[:2] == ["Reconnecting", "Welcome"]
+            assert after.index("SettingsApplied") < after.index("Reconnected")

@@ -282,14 +282,6 @@ async def test_close_during_connect_returns_promptly() -> None:
         assert isinstance(outcome, DeepgramError), outcome  # start() fails, it does not hang
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SDK bug: a cancelled start() runs _abort() -> _shutdown() -> ws.close(), a graceful "
-        "close handshake bounded only by close_timeout (5 s), so the cancellation takes 5 s "
-        "when the server does not answer the close frame while it is still setting up"
-    ),
-)
 @pytest.mark.anyio
 async def test_cancelling_start_during_connect_returns_promptly() -> None:
     async with AgentEmulator(api_key=KEY, faults=Faults(delay_settings_applied=30.0)) as emu:
