@@ -773,21 +773,13 @@ def cmd_validate(args: argparse.Namespace, p: Printer) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace, p: Printer) -> int:
-    """Serve the emulator until Ctrl-C (prints its URL first)."""
-    from .testing import Script, serve_forever
+    """Serve the emulator until Ctrl-C (prints its URL first); same options as
+    ``python -m deepgram_agent.testing``, ``--replay`` included."""
+    from .testing.__main__ import serve_from_args
 
-    try:
-        script = Script.load(args.script) if args.script else None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load script {args.script!r}: {exc}") from exc
-    serve_forever(
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key,
-        script=script,
-        realtime_audio=not args.fast_audio,
-        idle_timeout=args.idle_timeout,
-    )
+    status = serve_from_args(args)
+    if status != 0:
+        raise UsageError("the emulator could not start (see the message above)")
     return EXIT_OK
 
 

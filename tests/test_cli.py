@@ -363,3 +363,44 @@ def test_unwritable_out_is_a_usage_error(
     out = tmp_path / "no" / "such" / "dir" / "o.wav"
     assert main(["run", str(wav), "--fast", "--out", str(out)]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------- emulate
+
+
+def test_emulate_serves_other_programs_and_rejects_a_bad_recording(tmp_path: Path) -> None:
+    from deepgram_agent import DeepgramClient
+    from deepgram_agent import messages as m
+
+    command = [sys.executable, "-m", "deepgram_agent", "emulate", "--port", "0", "--fast-audio"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env()
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            assert url.startswith("ws://127.0.0.1:")
+            client = DeepgramClient(api_key="anything", base_url=url)
+            said: list[str] = []
+            with client.agent.connect_sync({"audio": {}, "agent": {}}) as conn:
+                conn.inject_user_message("ping")
+                for msg in conn:
+                    if isinstance(msg, m.ConversationText):
+                        said.append(msg.content)
+                    if isinstance(msg, m.AgentAudioDone):
+                        break
+            assert said[0] == "ping" and "ping" in said[1]
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=scaled(10))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not a recording\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "deepgram_agent", "emulate", "--replay", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        env=clean_env(),
+        check=False,
+    )
+    assert out.returncode == 2 and "cannot load recording" in out.stderr

@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    return serve_from_args(build_parser().parse_args(argv))
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    """Serve with options parsed by :func:`build_parser` (also ``deepgram-agent emulate``)."""
     try:
         script = Script.load(args.script) if args.script else None
     except (OSError, ValueError) as exc:
