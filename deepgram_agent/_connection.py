@@ -1176,6 +1176,9 @@ class AgentConnection:
                         await ws.close(code=code, message=reason.encode())
                 except (TimeoutError, aiohttp.ClientError, OSError):
                     pass
+            if ws is not None and self.close_code is None:
+                # The reader may have ended before the server's close frame was read.
+                self.close_code = ws.close_code or code
             reader = self._reader_task
             if reader is not None and reader is not current and not reader.done():
                 # The socket is closed; the reader ends at once unless it is parked on a full

@@ -274,3 +274,124 @@ def test_events_enum_has_seed_and_newer_names() -> None:
     assert AgentWebSocketEvents.AgentKeepAlive == "KeepAlive"
     with pytest.raises(ValueError, match="unknown event"):
         AgentWebSocketClient(DeepgramClient(api_key=KEY)).on("Nope", lambda *a: None)
+
+
+EXPECTED_FRAMES = [
+    "UpdatePrompt",
+    "UpdateSpeak",
+    "UpdateThink",
+    "UpdateListen",
+    "InjectAgentMessage",
+    "InjectUserMessage",
+    "KeepAlive",
+    "ForceEndTurn",
+    "InjectUserMessage",
+    "KeepAlive",
+]
+
+
+def _seed_senders_payloads() -> dict[str, Any]:
+    from deepgram_agent import (
+        InjectAgentMessageOptions,
+        InjectUserMessageOptions,
+        Speak,
+        UpdatePromptOptions,
+        UpdateSpeakOptions,
+    )
+
+    return {
+        "prompt": UpdatePromptOptions(prompt="Be a pirate."),
+        "speak": UpdateSpeakOptions(speak=Speak(model="aura-luna-en")),
+        "think": {"provider": {"type": "open_ai", "model": "gpt-4o"}, "prompt": "Think."},
+        "listen": {"provider": {"type": "deepgram", "model": "nova-3"}},
+        "agent": InjectAgentMessageOptions(text="Switching modes."),
+        "user": InjectUserMessageOptions(text="I like pirates."),
+    }
+
+
+def test_every_sender_of_the_blocking_callback_client(emu: AgentEmulator) -> None:
+    dg = DeepgramClient(api_key=KEY, base_url=emu.url).agent.websocket.v("1")
+    errors: list[Any] = []
+    dg.on(AgentWebSocketEvents.Error, lambda self, e: errors.append(e))
+    assert dg.send_audio(b"\x00\x00") is False  # not started: False plus an Error event
+    assert errors[-1].code == "CLIENT_NOT_STARTED"
+    assert dg.start(SETTINGS, keepalive_interval=None)
+    p = _seed_senders_payloads()
+    assert dg.update_prompt(p["prompt"])
+    assert dg.update_speak_options(p["speak"])
+    assert dg.update_think(p["think"])
+    assert dg.update_listen(p["listen"])
+    assert dg.inject_agent_message(p["agent"])
+    assert dg.inject_user_message(p["user"])
+    assert dg.keep_alive()
+    assert dg.force_end_turn()
+    assert dg.send({"type": "InjectUserMessage", "content": "as a dict"})
+    assert dg.send_raw('{"type":"KeepAlive"}')
+    assert dg.send_audio(b"\x01\x00" * 80)
+    assert dg.send_settings(SETTINGS) is False  # only once per session
+    assert errors[-1].code == "SETTINGS_ALREADY_APPLIED"
+    session = emu.sessions[-1]
+    emu.call(session.wait_for_received("KeepAlive", count=2, timeout=scaled(5)))
+    types = [f["type"] for f in session.received_json()][1:]
+    assert types == EXPECTED_FRAMES
+    assert session.received_json("UpdateSpeak")[0]["speak"]["provider"]["model"] == "aura-luna-en"
+    assert session.audio_bytes_received == 160
+    assert dg.close()
+    assert dg.send_audio(b"\x00\x00") is False  # closed: False plus an Error event
+    assert errors[-1].code == "CLIENT_CONNECTION_CLOSED"
+    with pytest.raises(TypeError):
+        dg.send_audio("not bytes")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_every_sender_of_the_async_callback_client() -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emulator:
+        dg = DeepgramClient(api_key=KEY, base_url=emulator.url).agent.asyncwebsocket.v("1")
+        errors: list[Any] = []
+        dg.on(AgentWebSocketEvents.Error, lambda self, e: errors.append(e))
+        assert await dg.keep_alive() is False
+        assert await dg.start(SETTINGS, keepalive_interval=None)
+        assert await dg.is_connected()
+        p = _seed_senders_payloads()
+        assert await dg.update_prompt(p["prompt"])
+        assert await dg.update_speak_options(p["speak"])
+        assert await dg.update_think(p["think"])
+        assert await dg.update_listen(p["listen"])
+        assert await dg.inject_agent_message(p["agent"])
+        assert await dg.inject_user_message(p["user"])
+        assert await dg.keep_alive()
+        assert await dg.force_end_turn()
+        assert await dg.send({"type": "InjectUserMessage", "content": "as a dict"})
+        assert await dg.send_raw({"type": "KeepAlive"})
+        assert await dg.send_audio(b"\x01\x00" * 80)
+        assert await dg.send_settings(SETTINGS) is False
+        session = emulator.sessions[-1]
+        await session.wait_for_received("KeepAlive", count=2, timeout=scaled(5))
+        assert [f["type"] for f in session.received_json()][1:] == EXPECTED_FRAMES
+        assert await dg.close()
+        assert not await dg.is_connected()
+        assert await dg.inject_user_message("late") is False
+        assert errors[-1].code == "CLIENT_CONNECTION_CLOSED"
+
+
+def test_every_sender_of_the_blocking_facade(emu: AgentEmulator) -> None:
+    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    with client.agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
+        p = _seed_senders_payloads()
+        conn.send(p["prompt"])
+        conn.update_speak(p["speak"])
+        conn.update_think(p["think"])
+        conn.update_listen(p["listen"])
+        conn.send(p["agent"])
+        conn.send(p["user"])
+        conn.keep_alive()
+        conn.force_end_turn()
+        conn.inject_user_message("as a dict")
+        conn.send_raw({"type": "KeepAlive"})
+        conn.send_audio(b"\x01\x00" * 80)
+        assert conn.request_id and not conn.closed
+        session = emu.sessions[-1]
+        emu.call(session.wait_for_received("KeepAlive", count=2, timeout=scaled(5)))
+        assert [f["type"] for f in session.received_json()][1:] == EXPECTED_FRAMES
+        assert conn.statistics().audio_bytes_sent == 160
+    assert conn.closed and conn.close_code is not None
