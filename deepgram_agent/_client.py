@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from ._connection import AgentConnection, ConnectOptions, build_url
+from ._connection import AgentConnection, ConnectOptions, SessionPool, build_url
 from ._queue import AnyQueue
 from .exceptions import AuthenticationError
 
@@ -55,6 +55,7 @@ class DeepgramClient:
         self._base_url = base_url
         self.options = options or ConnectOptions()
         self.agent = AgentRouter(self)
+        self._pool = SessionPool()
 
     def __repr__(self) -> str:
         return (
@@ -115,6 +116,7 @@ class DeepgramClient:
             options=self._options(overrides),
             session=session,
             queue=queue,
+            pool=self._pool,
         )
         if tools is not None:
             tools.attach(conn)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import threading
 import time
 import uuid
 from collections import deque
@@ -32,7 +33,7 @@ import msgspec
 from aiohttp import WSMsgType
 
 from . import messages as m
-from ._codec import decode_server, encode
+from ._codec import _server_decoder, decode_server, encode
 from ._queue import AnyQueue, AsyncQueue, End
 from ._reconnect import ConversationRecorder, ReconnectPolicy
 from .exceptions import (
@@ -68,6 +69,7 @@ AGENT_PATH = "/v1/agent/converse"
 AgentEvent: TypeAlias = m.ServerMessage | m.Unhandled | m.Reconnecting | m.Reconnected | bytes
 
 _KEEPALIVE_FRAME = encode(m.KeepAlive())
+_fast_decode = _server_decoder.decode
 _NORMAL_CLOSE_CODES = frozenset({1000, 1005})
 
 
@@ -157,6 +159,51 @@ def build_url(base_url: str | None) -> str:
     return url
 
 
+def _new_session() -> aiohttp.ClientSession:
+    # No per-host connection limit: every agent session holds one socket for its whole life,
+    # and aiohttp's default of 100 would make the 101st connection wait.
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
+class SessionPool:
+    """One aiohttp ``ClientSession`` per event loop, shared by a client's connections.
+
+    A session costs memory (connector, cookie jar, resolver); a thousand connections need only
+    one. It is created by the first connection on a loop and closed when the last one on that
+    loop is closed, so nothing is left open at exit.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+
+    def acquire(self) -> aiohttp.ClientSession:
+        """The loop's shared session (created if needed); pair with :meth:`release`."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._by_loop.get(loop)
+            if entry is None or entry[0].closed:
+                entry = self._by_loop[loop] = [_new_session(), 0]
+            entry[1] += 1
+            session: aiohttp.ClientSession = entry[0]
+            return session
+
+    async def release(self, session: aiohttp.ClientSession) -> None:
+        """Return a session; the last connection of its loop closes it."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._by_loop.get(loop)
+            if entry is None or entry[0] is not session:
+                last = True
+            else:
+                entry[1] -= 1
+                last = entry[1] <= 0
+                if last:
+                    del self._by_loop[loop]
+        if last:
+            await session.close()
+
+
 def _frame_type(frame: bytes) -> str:
     try:
         kind = msgspec.json.decode(frame).get("type")
@@ -207,7 +254,9 @@ class AgentConnection:
         options: ConnectOptions | None = None,
         session: aiohttp.ClientSession | None = None,
         queue: AnyQueue | None = None,
+        pool: SessionPool | None = None,
     ) -> None:
+        self._pool = pool
         self._url = url
         self._auth_header = auth_header
         self.settings = settings
@@ -347,7 +396,7 @@ class AgentConnection:
                 "allow_insecure=True if you really mean it (only loopback is allowed by default)"
             )
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = self._pool.acquire() if self._pool is not None else _new_session()
         headers = {
             "Authorization": self._auth_header,
             "User-Agent": "deepgram-agent-python",
@@ -475,6 +524,14 @@ class AgentConnection:
         TEXT = WSMsgType.TEXT
         BINARY = WSMsgType.BINARY
         rec = self._rec
+        put_nowait = queue.put_nowait
+        # Hot path for the async consumer: append straight to the AsyncQueue's deque while it
+        # has room and nobody waits on it (the rest goes through put_nowait/put).
+        fast = type(queue) is AsyncQueue
+        items = queue._items if type(queue) is AsyncQueue else None
+        maxsize = queue._maxsize
+        decode = _fast_decode
+        decode_errors = (msgspec.ValidationError, msgspec.DecodeError)
         error: BaseException | None = None
         saw_close_frame = False
         try:
@@ -484,7 +541,10 @@ class AgentConnection:
                 if kind is TEXT:
                     if rec is not None:
                         rec.text("in", msg.data)
-                    item: Any = decode_server(msg.data)
+                    try:
+                        item: Any = decode(msg.data)
+                    except decode_errors:
+                        item = decode_server(msg.data)  # Unhandled, with the reason
                     self._n_msgs += 1
                     handlers = hooks.get(type(item))
                     if handlers is not None:
@@ -512,7 +572,14 @@ class AgentConnection:
                     break
                 else:  # CLOSED / CLOSING
                     break
-                if not queue.put_nowait(item):
+                if fast:
+                    n = len(items)  # type: ignore[arg-type]
+                    if n < maxsize and queue._getter is None:  # type: ignore[union-attr]
+                        items.append(item)  # type: ignore[union-attr]
+                        if n >= queue.high_water:
+                            queue.high_water = n + 1
+                        continue
+                if not put_nowait(item):
                     if self._applied_on_socket and type(item) is not m.SettingsApplied:
                         await queue.put(item)
                     else:
@@ -537,10 +604,18 @@ class AgentConnection:
         with contextlib.suppress(BaseException):
             async with asyncio.timeout(0.5):
                 await ws.close()
-        if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
-            with contextlib.suppress(BaseException):
-                await session.close()
+        with contextlib.suppress(BaseException):
+            await self._release_session()
+
+    async def _release_session(self) -> None:
+        """Give back the HTTP session: close ours, return a pooled one, keep the caller's."""
+        session, self._session = self._session, None
+        if session is None or not self._owns_session:
+            return
+        if self._pool is not None:
+            await self._pool.release(session)
+        else:
+            await session.close()
 
     def _run_hook(self, hook: Hook, item: Any) -> None:
         try:
@@ -584,7 +659,7 @@ class AgentConnection:
         if self._rec is not None:
             self._rec.close()
         self._closed.set()
-        self._queue.put_nowait(End(end_error))
+        self._queue.end(End(end_error))
         for hook in self._close_hooks:
             try:
                 hook(end_error)
@@ -724,8 +799,7 @@ class AgentConnection:
         logger.error("deepgram_agent: %s", detail)
         self._end(err)
         if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
-            task = asyncio.get_running_loop().create_task(session.close())
+            task = asyncio.get_running_loop().create_task(self._release_session())
             self._bg_tasks.add(task)
             task.add_done_callback(self._bg_tasks.discard)
 
@@ -801,16 +875,22 @@ class AgentConnection:
 
     async def __anext__(self) -> AgentEvent:
         queue = self._queue
-        if not isinstance(queue, AsyncQueue):
+        if type(queue) is not AsyncQueue:
             raise ConcurrencyError("this connection is read through its blocking facade")
+        items = queue._items
+        if items:  # the hot path: a message is waiting (inlined AsyncQueue.get_nowait)
+            item = items.popleft()
+            if queue._putters:
+                queue._wake_putter()
+            return item  # type: ignore[no-any-return]
         item = queue.get_nowait()
         if item is None:
             item = await queue.get()
-        if isinstance(item, End):
+        if type(item) is End:
             if item.error is not None:
                 raise item.error
             raise StopAsyncIteration
-        return item  # type: ignore[no-any-return]
+        return item  # type: ignore[return-value]
 
     async def recv(self, timeout: float | None = None) -> AgentEvent:
         """Return the next message, ``Unhandled`` frame or audio chunk.
@@ -1189,20 +1269,18 @@ class AgentConnection:
                     await asyncio.wait({reader}, timeout=self.options.close_timeout)
             if not self._closed.is_set():
                 self._closed.set()
-                self._queue.put_nowait(End(None))
+                self._queue.end(End(None))
                 for hook in self._close_hooks:
                     with contextlib.suppress(Exception):
                         hook(None)
         finally:
             if not self._closed.is_set():  # only if something above was cancelled or failed
                 self._closed.set()
-                self._queue.put_nowait(End(None))
+                self._queue.end(End(None))
             if self._rec is not None:
                 self._rec.close()
-            if self._owns_session and self._session is not None:
-                session, self._session = self._session, None
-                with contextlib.suppress(Exception):
-                    await session.close()
+            with contextlib.suppress(Exception):
+                await self._release_session()
 
     async def wait_closed(self, timeout: float | None = None) -> None:
         """Wait until the connection has closed.

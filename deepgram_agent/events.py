@@ -136,8 +136,23 @@ def _close_code(conn: AgentConnection) -> int | None:
     return status if isinstance(status, int) else conn.close_code
 
 
+#: Event name per item type, so dispatch costs one dict lookup per message.
+_EVENT_NAMES: dict[type, str] = {
+    bytes: "AudioData",
+    m.Unhandled: "Unhandled",
+    m.Reconnecting: "Reconnecting",
+    m.Reconnected: "Reconnected",
+    OpenResponse: "Open",
+    CloseResponse: "Close",
+    **{cls: tag for tag, cls in m.SERVER_MESSAGE_TYPES.items()},
+}
+
+
 def _event_name(item: Any) -> str:
-    if isinstance(item, bytes):
+    name = _EVENT_NAMES.get(type(item))
+    if name is not None:
+        return name
+    if isinstance(item, bytes | bytearray):
         return "AudioData"
     if isinstance(item, m.Unhandled):
         return "Unhandled"
@@ -160,7 +175,7 @@ def _adapt(handler: Callable[..., Any]) -> Callable[[Any, Any], Any]:
         p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY and p.default is p.empty
     ]
     if len(positional) >= 2 or has_varargs:
-        return lambda client, event: handler(client, event)
+        return handler  # called as handler(client, event): no wrapper needed
     if len(positional) == 1:
         if kwonly:
             name = kwonly[0]
@@ -176,7 +191,10 @@ class _Handlers:
     """Handler registry and event delivery shared by both callback clients."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, list[tuple[Callable[..., Any], Callable[[Any, Any], Any]]]] = {}
+        # Tuples, rebuilt by on()/off(), so delivery never copies a list.
+        self._handlers: dict[
+            str, tuple[tuple[Callable[..., Any], Callable[[Any, Any], Any]], ...]
+        ] = {}
 
     def on(self, event: AgentWebSocketEvents | str, handler: Callable[..., Any]) -> None:
         """Subscribe ``handler`` to ``event`` (called ``handler(client, event_object)``)."""
@@ -185,17 +203,17 @@ class _Handlers:
             raise ValueError(f"unknown event {event!r}; use a name from AgentWebSocketEvents")
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {type(handler).__name__}")
-        self._handlers.setdefault(name, []).append((handler, _adapt(handler)))
+        self._handlers[name] = (*self._handlers.get(name, ()), (handler, _adapt(handler)))
 
     def off(self, event: AgentWebSocketEvents | str, handler: Callable[..., Any]) -> None:
         """Unsubscribe ``handler`` from ``event``."""
         name = str(event.value if isinstance(event, AgentWebSocketEvents) else event)
-        self._handlers[name] = [h for h in self._handlers.get(name, []) if h[0] is not handler]
+        self._handlers[name] = tuple(h for h in self._handlers.get(name, ()) if h[0] is not handler)
 
     def _handlers_for(
         self, name: str
-    ) -> list[tuple[Callable[..., Any], Callable[[Any, Any], Any]]]:
-        return self._handlers.get(name, [])
+    ) -> tuple[tuple[Callable[..., Any], Callable[[Any, Any], Any]], ...]:
+        return self._handlers.get(name, ())
 
     @staticmethod
     def _handler_error(name: str, handler: Callable[..., Any], exc: BaseException) -> m.Error:
@@ -241,10 +259,10 @@ class AgentWebSocketClient(_Handlers):
     # --------------------------------------------------------------- delivery (dispatcher thread)
 
     def _emit(self, name: str, event: Any) -> None:
-        for handler, call in list(self._handlers_for(name)):
+        for handler, call in self._handlers.get(name, ()):
             try:
                 result = call(self, event)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     from .sync import loop_thread
 
                     async def _await(aw: Awaitable[Any] = result) -> Any:
@@ -265,10 +283,21 @@ class AgentWebSocketClient(_Handlers):
         self._emit("Close", CloseResponse(code=code, reason=reason))
 
     def _dispatch(self, conn: SyncAgentConnection) -> None:
-        queue = conn._queue
+        get = conn._queue.get
+        names = _EVENT_NAMES
+        handlers = self._handlers
+        applied = m.SettingsApplied
         while True:
-            item = queue.get(None)
-            if isinstance(item, End):
+            item = get(None)
+            kind = type(item)
+            name = names.get(kind)
+            if name is not None:
+                if name in handlers:
+                    self._emit(name, item)
+                if kind is applied:
+                    self._applied_delivered.set()
+                continue
+            if kind is End:
                 failure = conn.core.failed_start or item.error
                 if failure is not None:
                     self._emit("Error", self._failure(failure))
@@ -450,10 +479,10 @@ class AsyncAgentWebSocketClient(_Handlers):
         return self._conn
 
     async def _emit(self, name: str, event: Any) -> None:
-        for handler, call in list(self._handlers_for(name)):
+        for handler, call in self._handlers.get(name, ()):
             try:
                 result = call(self, event)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Exception as exc:
                 if name != "Error":
@@ -477,8 +506,10 @@ class AsyncAgentWebSocketClient(_Handlers):
                 await self._fire_close(_close_code(conn), conn.close_reason)
                 self._applied_delivered.set()
                 return
-            await self._emit(_event_name(item), item)
-            if isinstance(item, m.SettingsApplied):
+            name = _event_name(item)
+            if name in self._handlers:
+                await self._emit(name, item)
+            if type(item) is m.SettingsApplied:
                 self._applied_delivered.set()
 
     async def start(self, options: Any = None, **kwargs: Any) -> bool:

@@ -491,8 +491,14 @@ CLIENT_MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
 # ----------------------------------------------------------------------------------------------
 
 
-class ServerMessage(msgspec.Struct, kw_only=True, tag_field="type", repr_omit_defaults=True):
-    """Base of every JSON message the server sends."""
+class ServerMessage(
+    msgspec.Struct, kw_only=True, tag_field="type", repr_omit_defaults=True, gc=False
+):
+    """Base of every JSON message the server sends.
+
+    ``gc=False``: decoded messages never form reference cycles, so the garbage collector need
+    not track them; with thousands of messages a second this saves real CPU.
+    """
 
     @property
     def type(self) -> str:
@@ -552,7 +558,7 @@ class AgentThinking(ServerMessage, tag="AgentThinking"):
     content: str = ""
 
 
-class FunctionCallRequestItem(msgspec.Struct, kw_only=True, repr_omit_defaults=True):
+class FunctionCallRequestItem(msgspec.Struct, kw_only=True, repr_omit_defaults=True, gc=False):
     """One entry of ``FunctionCallRequest.functions``. ``arguments`` is JSON *text*."""
 
     id: str = ""
@@ -616,7 +622,7 @@ class FunctionCallRequest(ServerMessage, tag="FunctionCallRequest"):
         return self.functions[0].id if self.functions else ""
 
 
-class FunctionCallCancelledItem(msgspec.Struct, kw_only=True):
+class FunctionCallCancelledItem(msgspec.Struct, kw_only=True, gc=False):
     """One entry of ``FunctionCallCancelled.functions``."""
 
     id: str = ""
@@ -694,7 +700,7 @@ class FrustrationDetected(ServerMessage, tag="FrustrationDetected"):
     escalated: bool = False
 
 
-class HistoryFunctionCallItem(msgspec.Struct, kw_only=True, repr_omit_defaults=True):
+class HistoryFunctionCallItem(msgspec.Struct, kw_only=True, repr_omit_defaults=True, gc=False):
     """One function call inside a ``History`` event."""
 
     id: str = ""
