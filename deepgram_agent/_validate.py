@@ -12,10 +12,12 @@ Keys are checked in alphabetical order, which reproduces every recorded server a
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, TypeVar
 
 import msgspec
+import msgspec.inspect as mi
 
 from ._codec import whole_floats_to_int
 from .exceptions import SettingsError
@@ -32,6 +34,7 @@ from .messages import (
 )
 
 __all__ = [
+    "all_settings_problems",
     "check_settings",
     "check_client_message",
     "server_error_description",
@@ -319,6 +322,144 @@ def check_settings(data: Any) -> Settings:
     settings = _convert(plain, Settings, "")
     check_agent(plain.get("agent"))
     return settings
+
+
+_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+_NO_PLACEHOLDER = object()
+
+
+def _path_tokens(path: str) -> list[str | int]:
+    return [int(m.group(1)) if m.group(1) else m.group(2) for m in _TOKEN.finditer(path)]
+
+
+def _choices(t: mi.Type) -> tuple[mi.Type, ...]:
+    return t.types if isinstance(t, mi.UnionType) else (t,)
+
+
+def _type_at(tokens: list[str | int]) -> mi.Type | None:
+    """The declared type of the field at ``tokens`` in ``Settings`` (None: not found)."""
+    t: mi.Type = mi.type_info(Settings)
+    for token in tokens:
+        found: mi.Type | None = None
+        for choice in _choices(t):
+            if isinstance(token, int) and isinstance(choice, mi.ListType):
+                found = choice.item_type
+            elif isinstance(token, str) and isinstance(choice, mi.StructType):
+                found = next((f.type for f in choice.fields if f.encode_name == token), None)
+            elif isinstance(token, str) and isinstance(choice, mi.DictType):
+                found = choice.value_type
+            if found is not None:
+                break
+        if found is None:
+            return None
+        t = found
+    return t
+
+
+def _placeholder(t: mi.Type | None) -> Any:
+    """A harmless value of type ``t`` (``_NO_PLACEHOLDER`` when none is known)."""
+    if t is None:
+        return _NO_PLACEHOLDER
+    first = _choices(t)[0]
+    if isinstance(first, mi.StrType | mi.AnyType):
+        return "x" * (first.min_length or 0) if isinstance(first, mi.StrType) else ""
+    if isinstance(first, mi.BoolType):
+        return False
+    if isinstance(first, mi.IntType | mi.FloatType):
+        low = first.ge if first.ge is not None else (first.gt + 1 if first.gt is not None else 0)
+        return int(low) if isinstance(first, mi.IntType) else float(low)
+    if isinstance(first, mi.LiteralType):
+        return first.values[0]
+    if isinstance(first, mi.ListType):
+        return []
+    if isinstance(first, mi.StructType | mi.DictType):
+        return {}
+    return _NO_PLACEHOLDER
+
+
+def _parent(data: Any, tokens: list[str | int]) -> Any:
+    """The container holding the last token's value (None when the path does not exist)."""
+    node = data
+    for token in tokens[:-1]:
+        if isinstance(token, int) and isinstance(node, list) and 0 <= token < len(node):
+            node = node[token]
+        elif isinstance(token, str) and isinstance(node, dict) and token in node:
+            node = node[token]
+        else:
+            return None
+    return node
+
+
+def _under(path: str, roots: set[str]) -> bool:
+    return any(path == r or path.startswith((r + ".", r + "[")) for r in roots)
+
+
+def all_settings_problems(data: Any, limit: int = 20) -> list[SettingsError]:
+    """Find several independent problems in a Settings message, not just the first.
+
+    The server (and :func:`check_settings`) stops at the first error. This repeats the check on
+    a copy of the data: an unknown, misplaced or wrongly typed value is removed (a list item is
+    replaced by a placeholder, so later indexes stay right), a missing required field gets a
+    harmless placeholder of its type, and the check runs again. It stops when the data is
+    valid, after ``limit`` problems, or when a fix cannot be made or makes no progress.
+
+    Args:
+        data: plain JSON data (a dict), or a :class:`Settings` struct.
+        limit: the most problems to report.
+
+    Returns:
+        The problems, first one first (the one the server would report); empty when valid.
+    """
+    work = copy.deepcopy(_plain(data))
+    problems: list[SettingsError] = []
+    touched: set[str] = set()  # paths already reported or fixed: seeing one again is no progress
+    removed: set[str] = set()  # a missing-field error there is caused by our own fix
+    filled: set[str] = set()  # placeholders we inserted
+    while len(problems) < limit:
+        try:
+            check_settings(work)
+        except SettingsError as exc:
+            err = exc
+        else:
+            break
+        path = err.path
+        if not path or path in touched:
+            if path not in removed and path not in filled:
+                problems.append(err)
+            break
+        inside_fix = _under(path, filled)
+        tokens = _path_tokens(path)
+        parent = _parent(work, tokens)
+        last = tokens[-1]
+        touched.add(path)
+        if isinstance(last, str) and isinstance(parent, dict) and last in parent:
+            if inside_fix:
+                break  # our placeholder is not good enough here: stop rather than guess
+            problems.append(err)
+            del parent[last]
+            removed.add(path)
+        elif isinstance(last, int) and isinstance(parent, list) and 0 <= last < len(parent):
+            if inside_fix:
+                break
+            problems.append(err)
+            value = _placeholder(_type_at(tokens))
+            if value is _NO_PLACEHOLDER:
+                break
+            parent[last] = value
+            filled.add(path)
+        elif isinstance(last, str) and isinstance(parent, dict):  # a missing field
+            if path not in removed and not inside_fix:
+                problems.append(err)
+            value = _placeholder(_type_at(tokens))
+            if value is _NO_PLACEHOLDER:
+                break
+            parent[last] = value
+            filled.add(path)
+        else:
+            if not inside_fix:
+                problems.append(err)
+            break
+    return problems
 
 
 def check_client_message(data: Any) -> ClientMessage:

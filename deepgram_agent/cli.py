@@ -750,23 +750,32 @@ async def cmd_talk(args: argparse.Namespace, p: Printer, *, device: Any = None) 
 
 
 def cmd_validate(args: argparse.Namespace, p: Printer) -> int:
-    """Check a Settings file locally; exit 0 valid, 1 invalid, 2 unreadable."""
+    """Check a Settings file locally and print every problem found (not just the first one the
+    server would report); exit 0 valid, 1 invalid, 2 unreadable."""
+    from ._validate import all_settings_problems
     from .options import coerce_settings
 
     data = load_settings_file(args.file)
     data.setdefault("type", "Settings")
-    try:
-        coerce_settings(data)
-    except SettingsError as exc:
-        path = exc.path or "$"
+    problems = all_settings_problems(data)
+    if not problems:
+        try:  # the full client-side path, in case it knows more than the plain check
+            coerce_settings(data)
+        except SettingsError as exc:
+            problems = [exc]
+    if problems:
+        listed = [{"path": e.path, "problem": e.problem, "code": e.code} for e in problems]
         if p.as_json:
-            p.event("invalid", "", path=exc.path, problem=exc.problem, code=exc.code)
+            # The first problem's fields stay at the top level (what the server would report).
+            p.event("invalid", "", **listed[0], problems=listed)
         else:
-            p.plain(f"{args.file}: invalid")
-            p.plain(f"  {path}: {exc.problem} [{exc.code}]")
+            count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+            p.plain(f"{args.file}: invalid ({count})")
+            for e in problems:
+                p.plain(f"  {e.path or '$'}: {e.problem} [{e.code}]")
         return 1
     if p.as_json:
-        p.event("valid", "", valid=True)
+        p.event("valid", "", valid=True, problems=[])
     else:
         p.plain(f"{args.file}: valid Settings")
     return EXIT_OK

@@ -22,6 +22,7 @@ from deepgram_agent import messages as m
 from deepgram_agent.audio import (
     Microphone,
     Player,
+    Resampler,
     WavWriter,
     alaw_to_linear16,
     convert,
@@ -317,6 +318,112 @@ async def test_microphone_half_duplex_mute() -> None:
 def test_missing_extra_names_the_install_command() -> None:
     with pytest.raises(MissingDependencyError, match=r'pip install "deepgram-agent\[audio\]"'):
         load_sounddevice()
+
+
+# ---------------------------------------------------------------------------------- resampling
+
+
+def sine(rate: int, seconds: float, freq: float = 1000.0) -> bytes:
+    np = pytest.importorskip("numpy")
+    t = np.arange(round(rate * seconds)) / rate
+    return bytes((np.sin(2 * np.pi * freq * t) * 12000).astype("<i2").tobytes())
+
+
+def peak_hz(pcm: bytes, rate: int) -> float:
+    np = pytest.importorskip("numpy")
+    y = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return float(np.argmax(spectrum) * rate / len(y))
+
+
+def zero_crossings(pcm: bytes) -> int:
+    np = pytest.importorskip("numpy")
+    y = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    return int(np.count_nonzero(np.signbit(y[1:]) != np.signbit(y[:-1])))
+
+
+@pytest.mark.parametrize(("src", "dst"), [(24000, 48000), (16000, 44100), (48000, 16000)])
+def test_resampler_keeps_frequency_and_length_across_small_chunks(src: int, dst: int) -> None:
+    np = pytest.importorskip("numpy")
+    audio = sine(src, 3.0)
+    resampler = Resampler(src, dst)
+    sizes = np.random.default_rng(7).integers(1, 300, size=len(audio))  # odd sizes too
+    out: list[bytes] = []
+    pos = 0
+    for size in sizes:
+        if pos >= len(audio):
+            break
+        out.append(resampler.process(audio[pos : pos + 2 * int(size)]))
+        pos += 2 * int(size)
+    got = b"".join(out)
+    assert abs(len(got) // 2 - 3.0 * dst) <= 1
+    assert peak_hz(got, dst) == pytest.approx(1000.0, abs=2.0)
+    assert zero_crossings(got) == pytest.approx(6000, abs=3)  # 2 per cycle, 3000 cycles
+    # Chunk boundaries leave no trace: the same as converting the whole stream at once.
+    assert got == Resampler(src, dst).process(audio)
+    y = np.frombuffer(got, dtype="<i2").astype(np.int32)
+    assert np.abs(np.diff(y[dst // 100 :])).max() < 12000 * 2 * np.pi * 1000 / dst + 40
+
+
+def test_resampler_count_is_exact_on_a_long_stream() -> None:
+    pytest.importorskip("numpy")
+    resampler = Resampler(16000, 44100)
+    block = b"\x10\x00" * 160
+    total = sum(len(resampler.process(block)) // 2 for _ in range(20000))  # 200 s of 10 ms
+    assert total == resampler.expected_output(20000 * 160) == 200 * 44100
+
+
+@pytest.mark.anyio
+async def test_player_resamples_to_the_device_rate() -> None:
+    pytest.importorskip("numpy")
+    dev = FakeSoundDevice()
+    player = Player(settings(), device=dev, device_rate=48000, prebuffer_ms=0)
+    async with player:
+        (stream,) = dev.streams
+        assert stream.kwargs["samplerate"] == 48000
+        assert stream.blocksize == 960 == player.block_frames  # 20 ms at 48 kHz
+        player.handle(m.AgentStartedSpeaking())
+        player.handle(sine(24000, 0.2))
+        player.handle(m.AgentAudioDone())
+        assert player.queued_samples == 9600
+        played = b"".join(stream.pull() for _ in range(10))
+        assert peak_hz(played, 48000) == pytest.approx(1000.0, abs=5.0)
+        # Barge-in drops the queue and the resampler's state: the next reply starts clean.
+        player.handle(m.AgentStartedSpeaking())
+        player.handle(sine(24000, 0.2))
+        player.handle(m.UserStartedSpeaking())
+        assert player.queued_samples == 0
+        assert nonzero_samples(stream.pull()) == 0
+        player.handle(m.AgentStartedSpeaking())
+        player.handle(b"\x00\x40" * 480)
+        assert player.queued_samples == 960
+        first = array("h")
+        first.frombytes(stream.pull())
+    # A fresh stream ramps up from silence; the interrupted reply's last sample is not used.
+    assert first[:3].tolist() == [0, 0x2000, 0x4000]
+
+
+@pytest.mark.anyio
+async def test_microphone_resamples_from_the_device_rate() -> None:
+    pytest.importorskip("numpy")
+    dev = FakeSoundDevice()
+    mic = Microphone(default_settings(), device=dev, device_rate=48000)  # wire: 16 kHz
+    async with mic:
+        (stream,) = dev.streams
+        assert stream.kwargs["samplerate"] == 48000
+        assert stream.blocksize == 960
+        captured = sine(48000, 0.5)
+        for i in range(0, len(captured), 1920):
+            stream.push(captured[i : i + 1920])
+        chunks = [await asyncio.wait_for(mic.__anext__(), scaled(1)) for _ in range(25)]
+    assert all(len(c) == 640 for c in chunks)  # 20 ms at 16 kHz
+    assert peak_hz(b"".join(chunks), 16000) == pytest.approx(1000.0, abs=5.0)
+
+
+def test_resampler_rejects_bad_rates() -> None:
+    pytest.importorskip("numpy")
+    with pytest.raises(ValueError, match="positive"):
+        Resampler(0, 16000)
 
 
 # ---------------------------------------------------------------------------------- blocking use

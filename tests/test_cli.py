@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from deepgram_agent._validate import all_settings_problems
 from deepgram_agent.cli import default_settings, main
 from deepgram_agent.testing import AgentEmulator, Faults
 from deepgram_agent.testing._audio import tone
@@ -268,6 +269,71 @@ def test_validate_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     event = json.loads(capsys.readouterr().out)
     assert event["event"] == "invalid"
     assert event["path"] == "audio.input.sample_rate"
+
+
+def three_mistakes() -> dict[str, Any]:
+    data = default_settings()
+    data["agent"]["listen"] = {"model": "nova-3"}  # the flat listen shape
+    data["agent"]["think"]["functions"] = [
+        {
+            "name": "lookup",
+            "description": "Look something up.",
+            "parameters": {"type": "object", "properties": {}},
+            "url": "https://example.com/lookup",  # belongs in "endpoint"
+            "method": "post",
+        }
+    ]
+    data["audio"]["input"]["sample_rate"] = "16000"
+    return data
+
+
+MISTAKE_PATHS = (
+    "agent.listen.model",
+    "agent.think.functions[0].method",
+    "audio.input.sample_rate",
+)
+
+
+def test_validate_reports_every_independent_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate(tmp_path, three_mistakes()) == 1
+    out = capsys.readouterr().out
+    reported = re.findall(r"^  (\S+): .* \[(\w+)\]$", out, re.MULTILINE)
+    paths = [path for path, _ in reported]
+    for path in MISTAKE_PATHS:
+        assert path in paths, out
+    assert paths[0] == "agent.listen.model"  # the one the server would name comes first
+    assert all(code == "UNPARSABLE_CLIENT_MESSAGE" for _, code in reported)
+    assert len(paths) == len(set(paths)) == 4  # the function's url is reported too
+
+
+def test_validate_json_lists_every_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate(tmp_path, three_mistakes(), "--json") == 1
+    event = json.loads(capsys.readouterr().out)
+    assert event["event"] == "invalid"
+    assert event["path"] == "agent.listen.model"
+    paths = [problem["path"] for problem in event["problems"]]
+    assert set(MISTAKE_PATHS) <= set(paths)
+    assert all(set(problem) == {"path", "problem", "code"} for problem in event["problems"])
+    assert validate(tmp_path, default_settings(), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["problems"] == []
+
+
+def test_all_settings_problems_directly() -> None:
+    assert all_settings_problems(default_settings()) == []
+    paths = [e.path for e in all_settings_problems(three_mistakes())]
+    assert set(MISTAKE_PATHS) <= set(paths)
+    assert len(all_settings_problems(three_mistakes(), limit=2)) == 2
+    # A missing required field is reported once and filled in, so later problems still show.
+    data = default_settings()
+    del data["audio"]["input"]["encoding"]
+    data["agent"]["think"]["surprise"] = 1
+    paths = [e.path for e in all_settings_problems(data)]
+    assert paths == ["agent.think.surprise", "audio.input.encoding"]
+    assert [e.path for e in all_settings_problems([1])] == [""]
 
 
 def test_validate_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

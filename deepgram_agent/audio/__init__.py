@@ -3,7 +3,8 @@
 Everything but the devices is stdlib only. :class:`Player` and :class:`Microphone` use
 ``sounddevice`` (the ``audio`` extra: ``pip install "deepgram-agent[audio]"``), imported only
 when a stream opens; pass ``device=`` to use another implementation of :class:`SoundDevice`
-(tests use an in-memory one).
+(tests use an in-memory one). Pass ``device_rate=`` when the device cannot run at the
+Settings' rate: audio is then resampled on the fly (:class:`Resampler`, numpy).
 
 A conversation with barge-in::
 
@@ -30,6 +31,7 @@ from ._device import Stream as Stream
 from ._device import load_sounddevice as load_sounddevice
 from ._mic import Microphone as Microphone
 from ._player import Player as Player
+from ._resample import Resampler as Resampler
 from ._wav import WavInfo as WavInfo
 from ._wav import WavWriter as WavWriter
 from ._wav import read_wav_info as read_wav_info
@@ -38,6 +40,7 @@ from ._wav import wav_chunks as wav_chunks
 __all__ = (
     "Microphone",
     "Player",
+    "Resampler",
     "SoundDevice",
     "Stream",
     "WavInfo",

@@ -12,6 +12,7 @@ from ..options import input_format
 from ._convert import convert
 from ._device import SoundDevice, Stream, load_sounddevice
 from ._player import resolve_settings
+from ._resample import Resampler
 
 __all__ = ["Microphone"]
 
@@ -31,6 +32,9 @@ class Microphone:
         settings: the connection (preferred) or the Settings it was opened with.
         device: the sound device boundary (default: ``sounddevice``, loaded lazily).
         device_name: which input device (``None``: the default).
+        device_rate: capture at this sample rate and resample to the Settings' input rate
+            (numpy, in the ``audio`` extra) when they differ; ``None`` captures at the Settings'
+            rate. Chunks then hold about ``block_ms`` of audio (the count varies by a sample).
         block_ms: duration of each captured block.
         max_blocks: how many blocks may wait for the consumer before the oldest is dropped.
         mute: half-duplex: a callable checked per block; while it returns true the block is
@@ -43,6 +47,7 @@ class Microphone:
         *,
         device: SoundDevice | None = None,
         device_name: Any = None,
+        device_rate: int | None = None,
         block_ms: float = 20.0,
         max_blocks: int = 50,
         mute: Callable[[], bool] | None = None,
@@ -51,7 +56,14 @@ class Microphone:
         convert(b"", "linear16", self.encoding)  # only linear16/mulaw/alaw can be captured
         self._device = device
         self._device_name = device_name
-        self.block_frames = max(1, round(self.sample_rate * block_ms / 1000))
+        #: The rate the device captures at (the Settings' input rate unless ``device_rate``).
+        self.device_rate = device_rate or self.sample_rate
+        self._resampler = (
+            Resampler(self.device_rate, self.sample_rate)
+            if self.device_rate != self.sample_rate
+            else None
+        )
+        self.block_frames = max(1, round(self.device_rate * block_ms / 1000))
         self.mute = mute
         self._blocks: collections.deque[bytes] = collections.deque(maxlen=max(1, max_blocks))
         self._stream: Stream | None = None
@@ -75,7 +87,7 @@ class Microphone:
             self._loop = None
         device = self._device if self._device is not None else load_sounddevice()
         self._stream = device.RawInputStream(
-            samplerate=self.sample_rate,
+            samplerate=self.device_rate,
             blocksize=self.block_frames,
             channels=1,
             dtype="int16",
@@ -106,7 +118,7 @@ class Microphone:
         """Blocking iteration (for the blocking facade): ends after :meth:`close`."""
         while True:
             if self._blocks:
-                yield convert(self._blocks.popleft(), "linear16", self.encoding)
+                yield self._to_wire(self._blocks.popleft())
                 continue
             if self._closed:
                 return
@@ -120,6 +132,12 @@ class Microphone:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+    def _to_wire(self, block: bytes) -> bytes:
+        """Consumer side: resample (if the device rate differs) and encode one block."""
+        if self._resampler is not None:
+            block = self._resampler.process(block)
+        return convert(block, "linear16", self.encoding)
 
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         """Device thread: copy the block, never wait."""
@@ -148,8 +166,7 @@ class Microphone:
     async def __anext__(self) -> bytes:
         while True:
             if self._blocks:
-                block = self._blocks.popleft()
-                return convert(block, "linear16", self.encoding)
+                return self._to_wire(self._blocks.popleft())
             if self._closed:
                 raise StopAsyncIteration
             self._ready.clear()

@@ -11,6 +11,7 @@ from .. import messages as m
 from ..options import coerce_settings, output_format
 from ._convert import to_linear16
 from ._device import SoundDevice, Stream, load_sounddevice
+from ._resample import Resampler
 
 __all__ = ["Player", "resolve_settings"]
 
@@ -56,6 +57,9 @@ class Player:
         device: the sound device boundary (default: the ``sounddevice`` module, loaded lazily;
             raises :class:`~deepgram_agent.MissingDependencyError` without the extra).
         device_name: which output device (sounddevice's ``device=``; ``None``: the default).
+        device_rate: open the device at this sample rate and resample the agent's audio to it
+            (numpy, in the ``audio`` extra) when it differs from the Settings' rate; ``None``
+            plays at the Settings' rate. The sample counters then count device samples.
         block_ms: device block duration; a barge-in takes effect within one block.
         prebuffer_ms: jitter buffer: audio held before a reply starts playing (and after an
             underrun), so network jitter does not crackle.
@@ -68,6 +72,7 @@ class Player:
         *,
         device: SoundDevice | None = None,
         device_name: Any = None,
+        device_rate: int | None = None,
         block_ms: float = 20.0,
         prebuffer_ms: float = 60.0,
         on_finished: Callable[[FinishReason], object] | None = None,
@@ -77,8 +82,15 @@ class Player:
         to_linear16(b"", self.encoding)  # compressed output cannot be played: fail now
         self._device = device
         self._device_name = device_name
-        self.block_frames = max(1, round(self.sample_rate * block_ms / 1000))
-        self._prebuffer = 2 * max(0, round(self.sample_rate * prebuffer_ms / 1000))
+        #: The rate the device runs at (the Settings' output rate unless ``device_rate``).
+        self.device_rate = device_rate or self.sample_rate
+        self._resampler = (
+            Resampler(self.sample_rate, self.device_rate)
+            if self.device_rate != self.sample_rate
+            else None
+        )
+        self.block_frames = max(1, round(self.device_rate * block_ms / 1000))
+        self._prebuffer = 2 * max(0, round(self.device_rate * prebuffer_ms / 1000))
         self.on_finished = on_finished
         self._lock = threading.Lock()
         self._buf = bytearray()
@@ -111,7 +123,7 @@ class Player:
             self._loop = None
         device = self._device if self._device is not None else load_sounddevice()
         self._stream = device.RawOutputStream(
-            samplerate=self.sample_rate,
+            samplerate=self.device_rate,
             blocksize=self.block_frames,
             channels=1,
             dtype="int16",
@@ -150,7 +162,7 @@ class Player:
 
     @property
     def queued_samples(self) -> int:
-        """Agent samples waiting for the device."""
+        """Agent samples waiting for the device (at the device rate)."""
         return len(self._buf) // 2
 
     def wait_finished_sync(self, timeout: float | None = None) -> bool:
@@ -186,8 +198,10 @@ class Player:
         pcm = to_linear16(audio, self.encoding)
         with self._lock:
             if self._muted:
-                self.ignored_samples += len(pcm) // 2
+                self.ignored_samples += round(len(pcm) // 2 * self.device_rate / self.sample_rate)
                 return
+            if self._resampler is not None:  # under the lock: a barge-in resets its state
+                pcm = self._resampler.process(pcm)
             self._buf += pcm
             self._had_audio = True
             self._finished.clear()
@@ -198,6 +212,8 @@ class Player:
         with self._lock:
             self.dropped_samples += len(self._buf) // 2
             self._buf.clear()
+            if self._resampler is not None:
+                self._resampler.reset()
             self._muted = True
             self._flowing = False
             self._reply_done = False
