@@ -12,6 +12,7 @@ import threading
 import time
 import wave
 from array import array
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -456,3 +457,42 @@ def test_player_and_microphone_without_an_event_loop() -> None:
     thread.join(scaled(2))
     assert not thread.is_alive()
     assert got == [b"\x05\x00" * 320, b"\x06\x00" * 320]
+
+
+@pytest.mark.anyio
+async def test_stream_audio_feeds_any_async_source_in_order(tmp_path: Path) -> None:
+    from deepgram_agent import DeepgramClient
+    from deepgram_agent.audio import stream_audio, stream_audio_sync, wav_chunks
+    from deepgram_agent.testing import AgentEmulator
+
+    pcm = bytes(range(256)) * 25  # 6400 bytes = 0.2 s of 16 kHz linear16
+    path = tmp_path / "in.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+
+    async def generated() -> AsyncIterator[bytes]:
+        for i in range(5):
+            yield bytes([i]) * 64
+
+    settings = {"audio": {"input": {"encoding": "linear16", "sample_rate": 16000}}, "agent": {}}
+    async with AgentEmulator(realtime_audio=False) as emu:
+        client = DeepgramClient(api_key="k", base_url=emu.url)
+        async with client.agent.connect(settings, keepalive_interval=None) as conn:
+            assert await stream_audio(conn, wav_chunks(path, realtime=False)) == len(pcm)
+            assert await stream_audio(conn, generated()) == 320
+            await conn.keep_alive()
+            session = emu.sessions[0]
+            await session.wait_for_received("KeepAlive", timeout=scaled(5))
+            assert session.audio_bytes_received == len(pcm) + 320
+            sizes = [f for f in session.received if isinstance(f, int)]
+            assert sizes[-5:] == [64] * 5
+    with AgentEmulator.run_in_thread(realtime_audio=False) as emu2:
+        client = DeepgramClient(api_key="k", base_url=emu2.url)
+        with client.agent.connect_sync(settings, keepalive_interval=None) as sconn:
+            assert stream_audio_sync(sconn, [b"\x01\x00" * 10, b"", b"\x02\x00" * 10]) == 40
+            sconn.keep_alive()
+            emu2.call(emu2.sessions[0].wait_for_received("KeepAlive", timeout=scaled(5)))
+            assert emu2.sessions[0].audio_bytes_received == 40

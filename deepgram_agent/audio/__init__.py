@@ -6,6 +6,9 @@ when a stream opens; pass ``device=`` to use another implementation of :class:`S
 (tests use an in-memory one). Pass ``device_rate=`` when the device cannot run at the
 Settings' rate: audio is then resampled on the fly (:class:`Resampler`, numpy).
 
+:func:`stream_audio` feeds any async iterator of PCM chunks (a microphone, a WAV file, your own
+generator) into ``send_audio``; :func:`stream_audio_sync` does the same for the blocking facade.
+
 A conversation with barge-in::
 
     async with client.agent.connect(settings) as conn:
@@ -32,6 +35,8 @@ from ._device import load_sounddevice as load_sounddevice
 from ._mic import Microphone as Microphone
 from ._player import Player as Player
 from ._resample import Resampler as Resampler
+from ._stream import stream_audio as stream_audio
+from ._stream import stream_audio_sync as stream_audio_sync
 from ._wav import WavInfo as WavInfo
 from ._wav import WavWriter as WavWriter
 from ._wav import read_wav_info as read_wav_info
@@ -52,6 +57,8 @@ __all__ = (
     "load_sounddevice",
     "mulaw_to_linear16",
     "read_wav_info",
+    "stream_audio",
+    "stream_audio_sync",
     "to_linear16",
     "wav_chunks",
 )
