@@ -1152,8 +1152,10 @@ class AgentConnection:
         """
         if behavior is None:
             await self.send(m.InjectAgentMessage(message=message))
-        else:
-            await self.send(m.InjectAgentMessage(message=message, behavior=behavior))
+        else:  # validated: anything but default/queue/interrupt is a SettingsError
+            await self.send(
+                {"type": "InjectAgentMessage", "message": message, "behavior": behavior}
+            )
 
     async def send_function_call_response(
         self,

@@ -484,6 +484,16 @@ def check_client_message(data: Any) -> ClientMessage:
         _check_speak(plain["speak"], "speak")
     elif kind == "UpdateListen" and isinstance(plain["listen"].get("provider"), dict):
         _check_listen_provider(plain["listen"]["provider"], "listen.provider")
+    elif (
+        kind == "InjectAgentMessage"
+        and "message" not in plain
+        and plain.get("is_dynamic") is not True
+    ):
+        # protocol.md 5.8/5.9: the static form needs message; only is_dynamic=true omits it.
+        raise SettingsError(
+            "message",
+            "InjectAgentMessage needs message (the text to speak), unless is_dynamic is true",
+        )
     return msg
 
 

@@ -526,8 +526,9 @@ class _MicSimulator:
                 return
             n += 1
             delay = start + n * chunk_s - loop.time()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), max(0.0, delay))
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout keeps cancellation intact
+                async with asyncio.timeout(max(0.0, delay)):
+                    await self._stopped.wait()
 
 
 async def _demo_steps(

@@ -426,7 +426,7 @@ class InjectAgentMessage(ClientMessage, tag="InjectAgentMessage"):
     """
 
     message: str | UnsetType = UNSET
-    behavior: str | UnsetType = UNSET
+    behavior: Literal["default", "queue", "interrupt"] | UnsetType = UNSET
     is_dynamic: bool | UnsetType = UNSET
 
 

@@ -459,6 +459,14 @@ def _endpoint_dict(value: Any, path: str, *, kind: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 
 
+def _telephony_rate(obj: Any) -> Any:
+    """The sample rate to send: the one given, else 8000 for G.711 (mulaw/alaw, the telephony
+    formats, protocol.md 4), else the class default."""
+    if not obj.is_set("sample_rate") and obj.encoding in ("mulaw", "alaw"):
+        return 8000
+    return obj.sample_rate
+
+
 class Input(_Options):
     """``audio.input``: the format of the user audio you send (both keys are always sent)."""
 
@@ -474,7 +482,7 @@ class Input(_Options):
         self.sample_rate = sample_rate
 
     def _build(self, path: str) -> dict[str, Any]:
-        return {"encoding": self.encoding, "sample_rate": self.sample_rate}
+        return {"encoding": self.encoding, "sample_rate": _telephony_rate(self)}
 
 
 class Output(_Options):
@@ -507,7 +515,7 @@ class Output(_Options):
     def _build(self, path: str) -> dict[str, Any]:
         out: dict[str, Any] = {
             "encoding": self.encoding,
-            "sample_rate": self.sample_rate,
+            "sample_rate": _telephony_rate(self),
             "container": self.container,
         }
         if self.bitrate is not None:
@@ -696,7 +704,9 @@ class Listen(_Options):
 
     def _audio_input(self) -> tuple[dict[str, Any], set[str]]:
         explicit = {k for k in ("encoding", "sample_rate") if self.is_set(k)}
-        return {"encoding": self.encoding, "sample_rate": self.sample_rate}, explicit
+        if "encoding" in explicit and self.encoding in ("mulaw", "alaw"):
+            explicit.add("sample_rate")  # G.711 implies 8000 Hz unless a rate was given
+        return {"encoding": self.encoding, "sample_rate": _telephony_rate(self)}, explicit
 
     def _build(self, path: str) -> dict[str, Any]:
         return {"provider": self._provider(_join(path, "provider"))}
@@ -804,9 +814,11 @@ class Speak(_Options):
 
     def _audio_output(self) -> tuple[dict[str, Any], set[str]]:
         explicit = {k for k in _SPEAK_AUDIO_KEYS if self.is_set(k)}
+        if "encoding" in explicit and self.encoding in ("mulaw", "alaw"):
+            explicit.add("sample_rate")  # G.711 implies 8000 Hz unless a rate was given
         out: dict[str, Any] = {
             "encoding": self.encoding,
-            "sample_rate": self.sample_rate,
+            "sample_rate": _telephony_rate(self),
             "container": self.container,
         }
         if self.bitrate is not None:
@@ -1450,6 +1462,8 @@ class SettingsOptions(_Options):
         agent = self.agent
         if isinstance(agent, Agent):
             return agent._given.get(key)
+        if isinstance(agent, Mapping):  # agent={"listen": Listen(...), ...} counts too
+            return agent.get(key)
         return None
 
     def _audio(self) -> dict[str, Any]:

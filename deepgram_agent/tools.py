@@ -726,9 +726,13 @@ async def _in_thread(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, 
     def work() -> None:
         try:
             value = ctx.run(fn, *args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit & co. too: the call must still be answered
             callback: Callable[..., None] = _set_exception
-            payload: Any = exc
+            payload: Any = (
+                exc
+                if isinstance(exc, Exception)
+                else RuntimeError(f"the function raised {type(exc).__name__}: {exc}")
+            )
         else:
             callback, payload = _set_result, value
         try:
@@ -877,6 +881,15 @@ class _Attachment:
                 self._failed(call, exc)
             call.content = _error_content(call.error or "")
             return
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling() > 0:
+                raise  # a real cancellation: FunctionCallCancelled or the connection closing
+            # The tool let a CancelledError of its own escape (e.g. it awaited a task that was
+            # cancelled): that is a failure of the tool, and the call still gets its answer.
+            self._failed(call, exc)
+            call.content = _error_content(call.error or "")
+            return
         except Exception as exc:
             self._failed(call, exc)
             call.content = _error_content(call.error or "")
@@ -895,7 +908,7 @@ class _Attachment:
         call.outcome = "ok"
         call.result = value
 
-    def _failed(self, call: _Call, exc: Exception) -> None:
+    def _failed(self, call: _Call, exc: BaseException) -> None:
         call.outcome = "error"
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         call.error = (
