@@ -66,3 +66,27 @@ def load_sounddevice() -> Any:
             f"`apt-get install libportaudio2`) and the 'audio' extra: {INSTALL_HINT}"
         ) from exc
     return sounddevice
+
+
+def open_stream(
+    device: Any,
+    *,
+    output: bool,
+    rate: int,
+    block_frames: int,
+    callback: Any,
+    device_name: Any = None,
+) -> Stream:
+    """Open and start a mono 16-bit raw stream on ``device`` (sounddevice when ``None``)."""
+    dev = device if device is not None else load_sounddevice()
+    factory = dev.RawOutputStream if output else dev.RawInputStream
+    stream: Stream = factory(
+        samplerate=rate,
+        blocksize=block_frames,
+        channels=1,
+        dtype="int16",
+        callback=callback,
+        device=device_name,
+    )
+    stream.start()
+    return stream

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..options import input_format
 from ._convert import convert
-from ._device import SoundDevice, Stream, load_sounddevice
+from ._device import SoundDevice, Stream, open_stream
 from ._player import resolve_settings
 from ._resample import Resampler
 
@@ -85,16 +85,14 @@ class Microphone:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:  # blocking code: iterate with ``for chunk in mic``
             self._loop = None
-        device = self._device if self._device is not None else load_sounddevice()
-        self._stream = device.RawInputStream(
-            samplerate=self.device_rate,
-            blocksize=self.block_frames,
-            channels=1,
-            dtype="int16",
+        self._stream = open_stream(
+            self._device,
+            output=False,
+            rate=self.device_rate,
+            block_frames=self.block_frames,
             callback=self._callback,
-            device=self._device_name,
+            device_name=self._device_name,
         )
-        self._stream.start()
 
     def close(self) -> None:
         """Stop capturing; the iterator ends after the blocks already captured."""

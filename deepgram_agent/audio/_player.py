@@ -10,7 +10,7 @@ from typing import Any, Literal
 from .. import messages as m
 from ..options import coerce_settings, output_format
 from ._convert import to_linear16
-from ._device import SoundDevice, Stream, load_sounddevice
+from ._device import SoundDevice, Stream, open_stream
 from ._resample import Resampler
 
 __all__ = ["Player", "resolve_settings"]
@@ -121,16 +121,14 @@ class Player:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:  # blocking code: finish notifications come from the device thread
             self._loop = None
-        device = self._device if self._device is not None else load_sounddevice()
-        self._stream = device.RawOutputStream(
-            samplerate=self.device_rate,
-            blocksize=self.block_frames,
-            channels=1,
-            dtype="int16",
+        self._stream = open_stream(
+            self._device,
+            output=True,
+            rate=self.device_rate,
+            block_frames=self.block_frames,
             callback=self._callback,
-            device=self._device_name,
+            device_name=self._device_name,
         )
-        self._stream.start()
 
     def close(self) -> None:
         """Stop and release the device (idempotent)."""
