@@ -11,10 +11,8 @@ from typing import Any
 import msgspec
 
 from .messages import (
-    CLIENT_MESSAGE_TYPES,
     SERVER_MESSAGE_TYPES,
     ClientMessage,
-    ClientMessageUnion,
     ServerMessage,
     ServerMessageUnion,
     Unhandled,
@@ -22,7 +20,6 @@ from .messages import (
 
 __all__ = [
     "decode_server",
-    "decode_client",
     "encode",
     "encode_server",
     "whole_floats_to_int",
@@ -35,7 +32,6 @@ class _TypeOnly(msgspec.Struct):
 
 
 _server_decoder: msgspec.json.Decoder[ServerMessageUnion] = msgspec.json.Decoder(ServerMessageUnion)
-_client_decoder: msgspec.json.Decoder[ClientMessageUnion] = msgspec.json.Decoder(ClientMessageUnion)
 _type_decoder = msgspec.json.Decoder(_TypeOnly)
 _encoder = msgspec.json.Encoder()
 
@@ -75,16 +71,6 @@ def decode_server(data: bytes) -> ServerMessage | Unhandled:
         return Unhandled(message_type="", raw=bytes(data), reason=f"not valid JSON: {exc}")
 
 
-def decode_client(data: bytes | str) -> ClientMessageUnion:
-    """Decode one client text frame strictly (used by the emulator).
-
-    Raises:
-        msgspec.DecodeError: not JSON.
-        msgspec.ValidationError: unknown ``type``, unknown key, or wrong field type.
-    """
-    return _client_decoder.decode(data)
-
-
 def whole_floats_to_int(value: Any) -> Any:
     """Return ``value`` with every whole-number float turned into an int (``1.0`` -> ``1``).
 
@@ -110,8 +96,3 @@ def encode(message: ClientMessage | ServerMessage | dict[str, Any]) -> bytes:
 def encode_server(message: ServerMessage) -> bytes:
     """Encode a server message (used by the emulator)."""
     return _encoder.encode(message)
-
-
-# Keep the type tables importable from here for callers that only deal with the codec.
-KNOWN_SERVER_TYPES = frozenset(SERVER_MESSAGE_TYPES)
-KNOWN_CLIENT_TYPES = frozenset(CLIENT_MESSAGE_TYPES)

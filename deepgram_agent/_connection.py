@@ -1296,14 +1296,6 @@ class AgentConnection:
         except TimeoutError:
             raise DeepgramTimeoutError(f"still open after {timeout} s") from None
 
-    def _abandon(self) -> None:
-        """Close the socket without awaiting (used when the owner went away)."""
-        self._closing_by_us = True
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-        if self._keepalive_task is not None:
-            self._keepalive_task.cancel()
-
     async def __aenter__(self) -> AgentConnection:
         return self
 

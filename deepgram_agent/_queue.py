@@ -134,13 +134,6 @@ class AsyncQueue(Generic[T]):
             return item
         return self._end
 
-    def clear(self) -> int:
-        """Drop every waiting item (not the ``End``); return how many were dropped."""
-        dropped = len(self._items)
-        self._items.clear()
-        self._wake_putter()
-        return dropped
-
 
 class ThreadQueue(Generic[T]):
     """A bounded queue filled on the event loop and drained by one consumer thread.
@@ -248,15 +241,6 @@ class ThreadQueue(Generic[T]):
         if wake:
             self._loop.call_soon_threadsafe(self._wake)
         return self._batch.popleft()
-
-    def clear(self) -> int:
-        """Drop every waiting item (not the ``End``); return how many were dropped."""
-        with self._cond:
-            dropped = len(self._items) + len(self._batch)
-            self._items.clear()
-            self._batch.clear()
-        self._loop.call_soon_threadsafe(self._wake)
-        return dropped
 
 
 AnyQueue = AsyncQueue[Any] | ThreadQueue[Any]
