@@ -1,0 +1,93 @@
+"""Wire examples shared by several test files: protocol.md 5.1.7's Settings, verbatim."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# protocol.md 5.1.7, copied verbatim.
+FULL_SETTINGS = r"""
+{
+  "type": "Settings",
+  "tags": ["support-line", "tenant:acme"],
+  "experimental": false,
+  "mip_opt_out": true,
+  "flags": { "history": true },
+  "audio": {
+    "input":  { "encoding": "linear16", "sample_rate": 16000 },
+    "output": { "encoding": "linear16", "sample_rate": 24000, "container": "none" }
+  },
+  "agent": {
+    "listen": {
+      "provider": { "type": "deepgram", "version": "v1", "model": "nova-3",
+                    "language": "en", "keyterms": ["Acme", "Zephyr Pro"], "smart_format": true }
+    },
+    "think": [
+      {
+        "provider": { "type": "open_ai", "model": "gpt-4.1-mini", "temperature": 0.4 },
+        "prompt": "You are Acme's phone assistant. Keep answers under two sentences.",
+        "functions": [
+          {
+            "name": "lookup_order",
+            "description": "Fetch an order's shipping status.",
+            "parameters": {
+              "type": "object",
+              "properties": { "order_id": { "type": "string", "description": "Order number" } },
+              "required": ["order_id"]
+            }
+          },
+          {
+            "name": "open_ticket",
+            "description": "Create a support ticket in the CRM.",
+            "parameters": { "type": "object", "properties": { "summary": { "type": "string" } } },
+            "endpoint": { "url": "https://crm.acme.example/api/tickets", "method": "POST",
+                          "headers": { "authorization": "Bearer crm-secret" } },
+            "defer_until_eot": true
+          }
+        ]
+      },
+      { "provider": { "type": "anthropic", "model": "claude-haiku-4-5", "temperature": 0.4 } }
+    ],
+    "speak": [
+      { "provider": { "type": "deepgram", "model": "aura-2-thalia-en", "speed": 1.1 } },
+      { "provider": { "type": "open_ai", "model": "tts-1", "voice": "nova" },
+        "endpoint": { "url": "https://api.openai.com/v1/audio/speech",
+                      "headers": { "authorization": "Bearer sk-example" } } }
+    ],
+    "greeting": "Hi, this is Acme support. How can I help?",
+    "context": {
+      "messages": [
+        { "type": "History", "role": "user", "content": "Where is order 4417?" },
+        { "type": "History", "function_calls": [ { "id": "call_b81", "name": "lookup_order",
+          "client_side": true, "arguments": "{\"order_id\":\"4417\"}",
+          "response": "{\"status\":\"in transit\",\"eta\":\"Friday\"}" } ] },
+        { "type": "History", "role": "assistant", "content": "It's in transit and should arrive Friday." }
+      ]
+    }
+  }
+}
+"""
+
+FLUX_SETTINGS = r"""
+{ "type": "Settings",
+  "audio": { "input": { "encoding": "mulaw", "sample_rate": 8000 },
+             "output": { "encoding": "mulaw", "sample_rate": 8000, "container": "none" } },
+  "agent": {
+    "listen": { "provider": { "type": "deepgram", "version": "v2", "model": "flux-general-en",
+                              "eot_threshold": 0.75, "eot_timeout_ms": 4000 } },
+    "think": { "provider": { "type": "google", "model": "gemini-2.5-flash" },
+               "prompt": "You book dentist appointments." },
+    "speak": { "provider": { "type": "deepgram", "version": "v2", "model": "flux-kit-en" } } } }
+"""
+
+STORED_SETTINGS = r"""
+{ "type": "Settings",
+  "audio": { "input": { "encoding": "linear16", "sample_rate": 16000 } },
+  "agent": "3f9c2d1e-8a47-4b6e-9f10-2c5d7e8a1b34" }
+"""
+
+
+def parsed(text: str) -> dict[str, Any]:
+    """One of the examples above as a dict."""
+    value: dict[str, Any] = json.loads(text)
+    return value
