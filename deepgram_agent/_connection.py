@@ -3,14 +3,19 @@
 Data flow (DESIGN.md 1)::
 
     server ──aiohttp ws──▶ reader task ──decode_server──▶ hooks ──▶ bounded queue ──▶ consumer
+                      └──▶ async for (while it keeps asking) ──decode_server──▶ hooks ──┘
 
-* The reader task decodes every text frame once, straight from bytes, and never dies of a bad
-  frame (an undecodable one becomes :class:`~deepgram_agent.messages.Unhandled`).
-* Hooks (``add_hook``) see every message in the reader, in order, before it is queued; the
-  function-tool dispatcher and the history recorder are hooks, so they work even when nobody
-  iterates.
-* The consumer is ``async for msg in conn`` (or the blocking facade / callback dispatcher,
-  which use a thread-safe queue instead).
+* Every text frame is decoded once, straight from bytes, and a bad frame never ends the stream
+  (an undecodable one becomes :class:`~deepgram_agent.messages.Unhandled`).
+* Hooks (``add_hook``) see every message, in order, before the consumer does; the function-tool
+  dispatcher and the history recorder are hooks, so they work even when nobody iterates.
+* Exactly one party reads the socket at a time. The reader task does, until an ``async for``
+  consumer waits on the empty queue: then the reader hands it the socket and parks, and the
+  consumer reads frames itself (one task, no queue: what a bare aiohttp loop costs). The reader
+  takes the socket back when the socket ends, on close, and when the consumer stops asking for
+  a while (:class:`_PullWatch`), so hooks never wait on the application.
+* The blocking facade and the callback dispatchers always read through the reader task and a
+  queue (a thread-safe one for threads).
 * A keepalive task sends ``KeepAlive`` only when nothing else was sent for a while.
 """
 
@@ -23,6 +28,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, NamedTuple, TypeAlias
@@ -70,7 +76,80 @@ AgentEvent: TypeAlias = m.ServerMessage | m.Unhandled | m.Reconnecting | m.Recon
 
 _KEEPALIVE_FRAME = encode(m.KeepAlive())
 _fast_decode = _server_decoder.decode
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 _NORMAL_CLOSE_CODES = frozenset({1000, 1005})
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_CLOSE = WSMsgType.CLOSE
+
+
+def _undo_cancelled_receive(ws: Any) -> None:
+    """Clear the 1006 aiohttp records when a ``receive()`` waiting on an open socket is cancelled.
+
+    ``recv(timeout=...)`` (or any cancellation of ``async for``) cancels aiohttp's
+    ``receive()`` while it waits; no frame is lost, but aiohttp then takes the socket for
+    abnormally closed: it reports 1006 and skips the close handshake. A socket that was
+    waiting for a frame was open and healthy (a closing one would have returned a message).
+    """
+    if ws is not None and not ws.closed and getattr(ws, "_close_code", None) is not None:
+        ws._close_code = None
+
+
+class _PullWatch:
+    """Gives the socket back to the reader task of every ``async for`` that stopped iterating.
+
+    While ``async for msg in conn`` keeps asking for messages it reads the socket itself (one
+    task, no queue: as cheap as a bare aiohttp loop). When it stops asking (the loop body
+    awaits something long, or the loop was left) frames would wait unread, and so would the
+    hooks (function tools, history, the end of the session). One timer per event loop checks
+    the pulling connections every ``PERIOD`` seconds and gives the socket back to the reader
+    task of any that made no progress for a whole period while not waiting for a frame.
+    """
+
+    PERIOD = 0.05
+
+    def __init__(self) -> None:
+        # Nothing here refers to the loop (it keys this watch weakly), and a connection leaves
+        # as soon as its reader task has the socket again or ends.
+        self._conns: dict[AgentConnection, int] = {}
+        self._ticking = False
+
+    def add(self, conn: AgentConnection) -> None:
+        self._conns[conn] = conn._n_msgs + conn._n_audio_in
+        if not self._ticking:
+            self._ticking = True
+            asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
+
+    def discard(self, conn: AgentConnection) -> None:
+        self._conns.pop(conn, None)
+
+    def _tick(self) -> None:
+        self._ticking = False
+        conns = self._conns
+        for conn, seen in list(conns.items()):
+            progress = conn._n_msgs + conn._n_audio_in
+            if not conn._consumer_reads:
+                del conns[conn]
+            elif conn._consumer_inside or progress != seen:
+                conns[conn] = progress  # waiting for a frame, or still iterating
+            else:
+                del conns[conn]
+                conn._give_socket_back()
+        if conns:
+            self._ticking = True
+            asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
+
+
+_pull_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PullWatch] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _pull_watch(loop: asyncio.AbstractEventLoop) -> _PullWatch:
+    watch = _pull_watches.get(loop)
+    if watch is None:
+        watch = _pull_watches[loop] = _PullWatch()
+    return watch
 
 
 class ConnectionStatistics(NamedTuple):
@@ -244,6 +323,74 @@ class AgentConnection:
     Server ``Error`` and ``Warning`` messages are yielded, never raised.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_all_hooks",
+        "_applied_on_socket",
+        "_auth_header",
+        "_b_audio_in",
+        "_b_audio_out",
+        "_bg_tasks",
+        "_close_hooks",
+        "_close_started",
+        "_closed",
+        "_closing_by_us",
+        "_consumer_inside",
+        "_consumer_reads",
+        "_direct",
+        "_dropped_before_ready",
+        "_dropping_socket",
+        "_final_error",
+        "_give_back_wanted",
+        "_handed_back",
+        "_hooks",
+        "_items",
+        "_keepalive_task",
+        "_last_error_code",
+        "_n_audio_in",
+        "_n_audio_out",
+        "_n_keepalive",
+        "_n_msgs",
+        "_n_reconnects",
+        "_n_sent",
+        "_n_stale_responses",
+        "_n_unhandled",
+        "_open_hooks",
+        "_opened_at",
+        "_owns_session",
+        "_park",
+        "_pending",
+        "_pending_audio_bytes",
+        "_pending_calls",
+        "_pool",
+        "_pull_waiting",
+        "_queue",
+        "_reader_task",
+        "_ready",
+        "_rec",
+        "_receive",
+        "_reconnect_task",
+        "_reconnecting",
+        "_recorder",
+        "_resent",
+        "_saw_close",
+        "_session",
+        "_settings_json",
+        "_shutdown_task",
+        "_socket_ended",
+        "_stale_calls",
+        "_start_error",
+        "_url",
+        "_welcome",
+        "_ws",
+        "close_code",
+        "close_reason",
+        "failed_start",
+        "options",
+        "request_id",
+        "settings",
+    )
+
     def __init__(
         self,
         *,
@@ -265,8 +412,20 @@ class AgentConnection:
         self._session = session
         self._owns_session = session is None
         self._queue: AnyQueue = queue if queue is not None else AsyncQueue(self.options.max_queue)
+        # The async queue's deque, for the consumer's hot path (None for the blocking facade).
+        self._items = self._queue._items if type(self._queue) is AsyncQueue else None
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._reader_task: asyncio.Task[None] | None = None
+        # Who reads the socket: the reader task, or (while ``async for`` keeps iterating) the
+        # consumer itself; see _read_loop, __anext__ and _PullWatch.
+        self._consumer_reads = False
+        self._consumer_inside = False
+        self._pull_waiting = False
+        self._give_back_wanted = False
+        self._park: asyncio.Future[None] | None = None
+        self._handed_back: Any = None
+        self._saw_close = False
+        self._receive: Any = None  # the socket's bound receive(), for the hot path
         self._keepalive_task: asyncio.Task[None] | None = None
         self._hooks: dict[type, list[Hook]] = {}
         self._all_hooks: list[Hook] = []
@@ -439,6 +598,10 @@ class AgentConnection:
                 await ws.close()
             raise ConnectionClosedOK(None, "", "closed by the application while connecting")
         self._ws = ws
+        self._receive = ws.receive
+        self._consumer_reads = False
+        self._handed_back = None
+        self._saw_close = False
         self._socket_ended = asyncio.Event()
         self._applied_on_socket = False
         for open_hook in self._open_hooks:
@@ -516,56 +679,75 @@ class AgentConnection:
 
     # ------------------------------------------------------------------ reader
 
+    def _take_text(self, data: bytes) -> Any:
+        """Decode one text frame, count it and run its hooks; return it for the consumer."""
+        if self._rec is not None:
+            self._rec.text("in", data)
+        try:
+            item: Any = _fast_decode(data)
+        except _DECODE_ERRORS:
+            item = decode_server(data)  # Unhandled, with the reason
+        self._n_msgs += 1
+        handlers = self._hooks.get(type(item))
+        if handlers is not None:
+            for hook in handlers:
+                self._run_hook(hook, item)
+        if self._all_hooks:
+            for hook in self._all_hooks:
+                self._run_hook(hook, item)
+        return item
+
+    def _take_audio(self, data: bytes) -> bytes:
+        """Count one binary frame (agent audio) and run the catch-all hooks."""
+        if self._rec is not None:
+            self._rec.audio("in", data)
+        self._n_audio_in += 1
+        self._b_audio_in += len(data)
+        if self._all_hooks:
+            for hook in self._all_hooks:
+                self._run_hook(hook, data)
+        return data
+
+    def _take_close_frame(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> None:
+        self._saw_close = True
+        self.close_code = ws.close_code if ws.close_code is not None else msg.data
+        self.close_reason = msg.extra or ""
+
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         receive = ws.receive
         queue = self._queue
-        hooks = self._hooks
-        all_hooks = self._all_hooks
         TEXT = WSMsgType.TEXT
         BINARY = WSMsgType.BINARY
-        rec = self._rec
         put_nowait = queue.put_nowait
+        take_text = self._take_text
+        take_audio = self._take_audio
         # Hot path for the async consumer: append straight to the AsyncQueue's deque while it
         # has room and nobody waits on it (the rest goes through put_nowait/put).
         fast = type(queue) is AsyncQueue
         items = queue._items if type(queue) is AsyncQueue else None
         maxsize = queue._maxsize
-        decode = _fast_decode
-        decode_errors = (msgspec.ValidationError, msgspec.DecodeError)
+        loop = asyncio.get_running_loop()
         error: BaseException | None = None
-        saw_close_frame = False
         try:
             while True:
-                msg = await receive()
+                if self._consumer_reads:
+                    # ``async for`` reads the socket itself (see __anext__): wait until it
+                    # gives the socket back (it hit the end, or stopped iterating).
+                    park = self._park = loop.create_future()
+                    await park
+                    continue
+                msg = self._handed_back
+                if msg is not None:
+                    self._handed_back = None
+                else:
+                    msg = await receive()
                 kind = msg.type
                 if kind is TEXT:
-                    if rec is not None:
-                        rec.text("in", msg.data)
-                    try:
-                        item: Any = decode(msg.data)
-                    except decode_errors:
-                        item = decode_server(msg.data)  # Unhandled, with the reason
-                    self._n_msgs += 1
-                    handlers = hooks.get(type(item))
-                    if handlers is not None:
-                        for hook in handlers:
-                            self._run_hook(hook, item)
-                    if all_hooks:
-                        for hook in all_hooks:
-                            self._run_hook(hook, item)
+                    item: Any = take_text(msg.data)
                 elif kind is BINARY:
-                    item = msg.data
-                    if rec is not None:
-                        rec.audio("in", item)
-                    self._n_audio_in += 1
-                    self._b_audio_in += len(item)
-                    if all_hooks:
-                        for hook in all_hooks:
-                            self._run_hook(hook, item)
+                    item = take_audio(msg.data)
                 elif kind is WSMsgType.CLOSE:
-                    saw_close_frame = True
-                    self.close_code = ws.close_code if ws.close_code is not None else msg.data
-                    self.close_reason = msg.extra or ""
+                    self._take_close_frame(ws, msg)
                     continue
                 elif kind is WSMsgType.ERROR:
                     error = msg.data if isinstance(msg.data, BaseException) else None
@@ -574,11 +756,21 @@ class AgentConnection:
                     break
                 if fast:
                     n = len(items)  # type: ignore[arg-type]
-                    if n < maxsize and queue._getter is None:  # type: ignore[union-attr]
-                        items.append(item)  # type: ignore[union-attr]
-                        if n >= queue.high_water:
-                            queue.high_water = n + 1
-                        continue
+                    getter = queue._getter  # type: ignore[union-attr]
+                    if getter is None:
+                        if n < maxsize:
+                            items.append(item)  # type: ignore[union-attr]
+                            if n >= queue.high_water:
+                                queue.high_water = n + 1
+                            continue
+                    elif self._pull_waiting and self._may_hand_over():
+                        # ``async for`` waits on the empty queue for this very item: hand it
+                        # over together with the socket, so from now on the consumer reads
+                        # frames itself, without a hop through this task and the queue (the
+                        # floor's path). Only then: a consumer that was woken but has not run
+                        # yet may have a full queue to drain first.
+                        self._consumer_reads = True
+                        _pull_watch(loop).add(self)
                 if not put_nowait(item):
                     if self._applied_on_socket and type(item) is not m.SettingsApplied:
                         await queue.put(item)
@@ -598,7 +790,38 @@ class AgentConnection:
             logger.exception("deepgram_agent reader failed")
             error = exc
         finally:
-            self._finish_reader(ws, error, saw_close_frame)
+            if self._consumer_reads:
+                self._consumer_reads = False
+                _pull_watch(loop).discard(self)
+            self._park = None
+            self._finish_reader(ws, error, self._saw_close)
+
+    def _may_hand_over(self) -> bool:
+        # Only a settled session: while a (re)connect is in flight, Welcome, SettingsApplied
+        # and Reconnected reach the queue from elsewhere, and a consumer waiting on the socket
+        # would not see them.
+        rtask = self._reconnect_task
+        return self._applied_on_socket and (rtask is None or rtask.done())
+
+    def _give_socket_back(self) -> None:
+        """Return the socket to the reader task (``async for`` stopped reading it itself).
+
+        Deferred while the consumer is inside ``receive()``: it gives the socket back on its
+        way out of ``__anext__``.
+        """
+        if not self._consumer_reads:
+            return
+        if self._consumer_inside:
+            self._give_back_wanted = True
+            return
+        self._consumer_reads = False
+        self._give_back_wanted = False
+        watch = _pull_watches.get(asyncio.get_running_loop())
+        if watch is not None:
+            watch.discard(self)
+        park, self._park = self._park, None
+        if park is not None and not park.done():
+            park.set_result(None)
 
     async def _close_quietly(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         with contextlib.suppress(BaseException):
@@ -769,6 +992,7 @@ class AgentConnection:
             with contextlib.suppress(BaseException):
                 async with asyncio.timeout(1.0):
                     await ws.close()
+        self._give_socket_back()
         if reader is not None and not reader.done():
             self._dropping_socket = True
             try:
@@ -852,8 +1076,9 @@ class AgentConnection:
         """Call ``hook(msg)`` in the reader for every message of ``message_type``.
 
         ``None`` means every item, audio ``bytes`` included. Hooks run in arrival order before
-        the message is queued for the consumer; they must be quick and must not block (start a
-        task for real work). A hook that raises is logged; the stream goes on.
+        the consumer gets the message, in the reader task or in the iterating task; they must be
+        quick and must not block (start a task for real work). A hook that raises is logged;
+        the stream goes on.
         """
         if message_type is None:
             self._all_hooks.append(hook)
@@ -874,18 +1099,81 @@ class AgentConnection:
         return self
 
     async def __anext__(self) -> AgentEvent:
+        items = self._items
+        if items:  # a message is waiting (inlined AsyncQueue.get_nowait)
+            item = items.popleft()
+            if self._queue._putters:
+                self._queue._wake_putter()  # type: ignore[union-attr]
+            return item  # type: ignore[no-any-return]
+        if self._consumer_reads and not self._consumer_inside:
+            # The reader task handed us the socket: read it here, like a bare aiohttp loop
+            # (what _take_text and _take_audio do, inlined: this is the hot path).
+            self._consumer_inside = True
+            try:
+                while True:
+                    try:
+                        msg = await self._receive()
+                    except asyncio.CancelledError:
+                        _undo_cancelled_receive(self._ws)
+                        raise
+                    kind = msg.type
+                    if kind is _TEXT:
+                        data = msg.data
+                        try:
+                            item = _fast_decode(data)
+                        except _DECODE_ERRORS:
+                            item = decode_server(data)
+                        self._n_msgs += 1
+                        if self._rec is not None:
+                            self._rec.text("in", data)
+                        handlers = self._hooks.get(type(item))
+                        if handlers is not None:
+                            for hook in handlers:
+                                self._run_hook(hook, item)
+                        if self._all_hooks:
+                            for hook in self._all_hooks:
+                                self._run_hook(hook, item)
+                        return item  # type: ignore[no-any-return]
+                    if kind is _BINARY:
+                        data = msg.data
+                        self._n_audio_in += 1
+                        self._b_audio_in += len(data)
+                        if self._rec is not None:
+                            self._rec.audio("in", data)
+                        if self._all_hooks:
+                            for hook in self._all_hooks:
+                                self._run_hook(hook, data)
+                        return data  # type: ignore[no-any-return]
+                    if kind is _CLOSE:
+                        self._take_close_frame(self._ws, msg)  # type: ignore[arg-type]
+                        continue
+                    # The end of the socket (closed, closing, error): the reader task decides
+                    # what comes next (the end of the stream, or a reconnect).
+                    self._handed_back = msg
+                    self._give_back_wanted = True
+                    break
+            finally:
+                self._consumer_inside = False
+                if self._give_back_wanted:
+                    self._give_socket_back()
+        elif self._consumer_reads:
+            raise ConcurrencyError(
+                "another task is already reading this connection; use one reader "
+                "(one 'async for' loop) per connection"
+            )
+        return await self._next_queued()
+
+    async def _next_queued(self) -> AgentEvent:
         queue = self._queue
         if type(queue) is not AsyncQueue:
             raise ConcurrencyError("this connection is read through its blocking facade")
-        items = queue._items
-        if items:  # the hot path: a message is waiting (inlined AsyncQueue.get_nowait)
-            item = items.popleft()
-            if queue._putters:
-                queue._wake_putter()
-            return item  # type: ignore[no-any-return]
         item = queue.get_nowait()
         if item is None:
-            item = await queue.get()
+            self._pull_waiting = True
+            try:
+                item = await queue.get()
+            finally:
+                self._pull_waiting = False
         if type(item) is End:
             if item.error is not None:
                 raise item.error
@@ -1261,6 +1549,7 @@ class AgentConnection:
             if ws is not None and self.close_code is None:
                 # The reader may have ended before the server's close frame was read.
                 self.close_code = ws.close_code or code
+            self._give_socket_back()  # the reader task, not ``async for``, ends the session
             reader = self._reader_task
             if reader is not None and reader is not current and not reader.done():
                 # The socket is closed; the reader ends at once unless it is parked on a full

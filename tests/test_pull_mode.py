@@ -1,0 +1,177 @@
+"""``async for`` reads the socket itself while it keeps iterating (no hop through the reader).
+
+The reader task hands the socket to a waiting ``async for`` consumer and takes it back when the
+consumer stops asking (or the socket ends). These tests pin what must not change across the
+hand-overs: order, no loss, hooks that run even when nobody iterates, prompt close, cancel
+safety, and one reader per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from deepgram_agent import ConcurrencyError, DeepgramClient, DeepgramTimeoutError
+from deepgram_agent import messages as m
+from deepgram_agent.testing import AgentEmulator, Faults
+
+from .conftest import scaled
+from .test_connection import KEY, SETTINGS
+
+
+def client_for(emu: AgentEmulator) -> DeepgramClient:
+    return DeepgramClient(api_key=KEY, base_url=emu.url)
+
+
+async def until(conn: Any, predicate: Any, out: list[Any]) -> Any:
+    async with asyncio.timeout(scaled(10)):
+        async for msg in conn:
+            out.append(msg)
+            if predicate(msg):
+                return msg
+    raise AssertionError(f"stream ended before the expected message; got {out[-5:]}")
+
+
+def assistant_text(msg: Any) -> bool:
+    return isinstance(msg, m.ConversationText) and msg.role == "assistant"
+
+
+@pytest.mark.anyio
+async def test_a_flood_arrives_complete_and_in_order_without_filling_the_queue() -> None:
+    faults = Faults(flood_events=3000, flood_audio=3000)
+    async with AgentEmulator(api_key=KEY, faults=faults) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            texts: list[str] = []
+            audio = 0
+            async with asyncio.timeout(scaled(30)):
+                async for msg in conn:
+                    if isinstance(msg, bytes):
+                        audio += 1
+                    elif isinstance(msg, m.ConversationText):
+                        texts.append(msg.content)
+                    if audio == 3000:
+                        break
+            assert texts == [f"Flood event {i}." for i in range(3000)]
+            stats = conn.statistics()
+            assert stats.messages_received == 3002  # + Welcome, SettingsApplied
+            assert stats.audio_frames_received == 3000
+            # The flood starts before the loop does, so the reader queued the first part and
+            # the loop then took the socket over: both paths, one order.
+            assert stats.queue_high_water > 1
+            assert conn._consumer_reads
+
+
+@pytest.mark.anyio
+async def test_hooks_run_while_the_loop_body_waits_and_nothing_is_lost() -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            hooked: list[Any] = []
+            answered = asyncio.Event()
+
+            def hook(msg: Any) -> None:
+                hooked.append(msg)
+                if isinstance(msg, m.AgentAudioDone):
+                    answered.set()
+
+            conn.add_hook(None, hook)
+            seen: list[Any] = []
+            await conn.inject_user_message("first")
+            await until(conn, lambda x: isinstance(x, m.AgentAudioDone), seen)
+            assert conn._consumer_reads  # the loop reads the socket itself now
+            hooked.clear()
+            # The loop body now awaits something else; nobody asks for messages, yet the
+            # hooks (function tools, history) must still see the next turn as it arrives.
+            await conn.inject_user_message("second")
+            async with asyncio.timeout(scaled(10)):
+                await answered.wait()
+            # Iterating again yields that whole turn, in the order the hooks saw it.
+            later: list[Any] = []
+            await until(conn, lambda x: isinstance(x, m.AgentAudioDone), later)
+            assert later == hooked
+            contents = [x.content for x in later if isinstance(x, m.ConversationText)]
+            assert contents[0] == "second"
+
+
+@pytest.mark.anyio
+async def test_close_from_the_loop_body_is_prompt() -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        conn = await client_for(emu).agent.connect(SETTINGS)
+        await conn.inject_user_message("hello")
+        elapsed = None
+        async with asyncio.timeout(scaled(10)):
+            async for msg in conn:
+                if assistant_text(msg):
+                    assert conn._consumer_reads
+                    started = time.perf_counter()
+                    await conn.close()
+                    elapsed = time.perf_counter() - started
+        assert conn.closed
+        assert elapsed is not None
+        # Closing waits for the reader task; a reader left parked would cost the 0.5 s
+        # fallback before it is cancelled. A local close handshake takes milliseconds.
+        assert elapsed < 0.45
+
+
+@pytest.mark.anyio
+async def test_recv_timeouts_while_reading_the_socket_lose_nothing() -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            seen: list[Any] = []
+            await conn.inject_user_message("one")
+            await until(conn, lambda x: isinstance(x, m.AgentAudioDone), seen)
+            assert conn._consumer_reads
+            for _ in range(5):  # cancelled while waiting on the quiet socket
+                with pytest.raises(DeepgramTimeoutError):
+                    await conn.recv(timeout=0.02)
+            await conn.inject_user_message("two")
+            later: list[Any] = []
+            await until(conn, lambda x: isinstance(x, m.AgentAudioDone), later)
+            texts = [(x.role, x.content) for x in later if isinstance(x, m.ConversationText)]
+            assert texts[0] == ("user", "two")
+            assert any(role == "assistant" for role, _ in texts)
+            assert any(isinstance(x, bytes) for x in later)
+        # aiohttp takes a cancelled receive() for an abnormal close; ours was a normal one.
+        assert conn.close_code == 1000
+
+
+@pytest.mark.anyio
+async def test_a_second_reader_while_the_first_reads_the_socket_is_refused() -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            seen: list[Any] = []
+            await conn.inject_user_message("one")
+            await until(conn, lambda x: isinstance(x, m.AgentAudioDone), seen)
+            assert conn._consumer_reads
+            first = asyncio.create_task(conn.recv())
+            await asyncio.sleep(0.01)
+            with pytest.raises(ConcurrencyError):
+                await conn.recv()
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            # The first reader's cancellation lost nothing: the stream goes on.
+            await conn.inject_user_message("two")
+            later: list[Any] = []
+            await until(conn, lambda x: isinstance(x, m.AgentAudioDone), later)
+            assert isinstance(later[0], m.ConversationText)
+            assert later[0].content == "two"
+
+
+@pytest.mark.anyio
+async def test_leaving_the_loop_then_iterating_again_keeps_order() -> None:
+    faults = Faults(flood_events=500)
+    async with AgentEmulator(api_key=KEY, faults=faults) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            texts: list[str] = []
+            async with asyncio.timeout(scaled(20)):
+                while len(texts) < 500:
+                    async for msg in conn:
+                        if isinstance(msg, m.ConversationText):
+                            texts.append(msg.content)
+                            if len(texts) % 50 == 0:
+                                break  # leave the loop, let the socket go back, come again
+                    await asyncio.sleep(0.12)
+            assert texts == [f"Flood event {i}." for i in range(500)]
