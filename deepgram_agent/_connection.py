@@ -96,14 +96,16 @@ def _undo_cancelled_receive(ws: Any) -> None:
 
 
 class _PullWatch:
-    """Gives the socket back to the reader task of every ``async for`` that stopped iterating.
+    """Gives the socket back to the reader task of every ``async for`` that is not keeping up.
 
-    While ``async for msg in conn`` keeps asking for messages it reads the socket itself (one
-    task, no queue: as cheap as a bare aiohttp loop). When it stops asking (the loop body
-    awaits something long, or the loop was left) frames would wait unread, and so would the
-    hooks (function tools, history, the end of the session). One timer per event loop checks
-    the pulling connections every ``PERIOD`` seconds and gives the socket back to the reader
-    task of any that made no progress for a whole period while not waiting for a frame.
+    While ``async for msg in conn`` keeps up with the socket it reads it itself (one task, no
+    queue: as cheap as a bare aiohttp loop). A consumer that is not waiting for a frame when
+    the event loop is free to run this timer is suspended somewhere in its own loop body (or
+    has left the loop): frames behind it would wait unread, and so would their hooks (function
+    tools, history, the end of the session). One timer per event loop checks the pulling
+    connections every ``PERIOD`` seconds and gives the socket back to the reader task of any
+    consumer found outside ``receive()``; the reader then reads ahead (up to ``max_queue``)
+    and hands the socket over again once the consumer drains the queue and waits.
     """
 
     PERIOD = 0.05
@@ -111,29 +113,26 @@ class _PullWatch:
     def __init__(self) -> None:
         # Nothing here refers to the loop (it keys this watch weakly), and a connection leaves
         # as soon as its reader task has the socket again or ends.
-        self._conns: dict[AgentConnection, int] = {}
+        self._conns: set[AgentConnection] = set()
         self._ticking = False
 
     def add(self, conn: AgentConnection) -> None:
-        self._conns[conn] = conn._n_msgs + conn._n_audio_in
+        self._conns.add(conn)
         if not self._ticking:
             self._ticking = True
             asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
 
     def discard(self, conn: AgentConnection) -> None:
-        self._conns.pop(conn, None)
+        self._conns.discard(conn)
 
     def _tick(self) -> None:
         self._ticking = False
         conns = self._conns
-        for conn, seen in list(conns.items()):
-            progress = conn._n_msgs + conn._n_audio_in
+        for conn in list(conns):
             if not conn._consumer_reads:
-                del conns[conn]
-            elif conn._consumer_inside or progress != seen:
-                conns[conn] = progress  # waiting for a frame, or still iterating
-            else:
-                del conns[conn]
+                conns.discard(conn)
+            elif not conn._consumer_inside:
+                conns.discard(conn)
                 conn._give_socket_back()
         if conns:
             self._ticking = True
@@ -303,6 +302,7 @@ def _is_loopback(host: str | None) -> bool:
 
 
 Hook: TypeAlias = Callable[[Any], None]
+_ConnHook: TypeAlias = Callable[["AgentConnection", Any], None]
 
 
 class AgentConnection:
@@ -427,10 +427,14 @@ class AgentConnection:
         self._saw_close = False
         self._receive: Any = None  # the socket's bound receive(), for the hot path
         self._keepalive_task: asyncio.Task[None] | None = None
-        self._hooks: dict[type, list[Hook]] = {}
-        self._all_hooks: list[Hook] = []
-        self._close_hooks: list[Callable[[BaseException | None], None]] = []
-        self._open_hooks: list[Callable[[], object]] = []
+        # Hooks per message type, called as hook(conn, msg): the core's own (shared by every
+        # connection, see _CORE_HOOKS) until add_hook() gives this connection a table of its
+        # own. Tuples, so a connection that adds nothing carries no hook objects of its own
+        # (fewer objects for the garbage collector to walk with many connections).
+        self._hooks: dict[type, tuple[_ConnHook, ...]] = _CORE_HOOKS
+        self._all_hooks: tuple[_ConnHook, ...] = ()
+        self._close_hooks: tuple[Callable[[BaseException | None], None], ...] = ()
+        self._open_hooks: tuple[Callable[[], object], ...] = ()
         self._welcome = asyncio.Event()
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
@@ -484,7 +488,6 @@ class AgentConnection:
             self.add_hook(m.ConversationText, self._recorder.on_conversation_text)
             self.add_hook(m.ConversationText, self._recorder.ack_text)
             self.add_hook(m.InjectionRefused, self._recorder.ack_refused)
-        self._install_core_hooks()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -714,13 +717,12 @@ class AgentConnection:
         self.close_reason = msg.extra or ""
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
-        receive = ws.receive
+        # No bound methods kept in locals: with many connections every parked reader's frame
+        # is walked by each full garbage collection.
+        receive = self._receive
         queue = self._queue
         TEXT = WSMsgType.TEXT
         BINARY = WSMsgType.BINARY
-        put_nowait = queue.put_nowait
-        take_text = self._take_text
-        take_audio = self._take_audio
         # Hot path for the async consumer: append straight to the AsyncQueue's deque while it
         # has room and nobody waits on it (the rest goes through put_nowait/put).
         fast = type(queue) is AsyncQueue
@@ -743,9 +745,9 @@ class AgentConnection:
                     msg = await receive()
                 kind = msg.type
                 if kind is TEXT:
-                    item: Any = take_text(msg.data)
+                    item: Any = self._take_text(msg.data)
                 elif kind is BINARY:
-                    item = take_audio(msg.data)
+                    item = self._take_audio(msg.data)
                 elif kind is WSMsgType.CLOSE:
                     self._take_close_frame(ws, msg)
                     continue
@@ -771,7 +773,7 @@ class AgentConnection:
                         # yet may have a full queue to drain first.
                         self._consumer_reads = True
                         _pull_watch(loop).add(self)
-                if not put_nowait(item):
+                if not queue.put_nowait(item):
                     if self._applied_on_socket and type(item) is not m.SettingsApplied:
                         await queue.put(item)
                     else:
@@ -840,9 +842,9 @@ class AgentConnection:
         else:
             await session.close()
 
-    def _run_hook(self, hook: Hook, item: Any) -> None:
+    def _run_hook(self, hook: _ConnHook, item: Any) -> None:
         try:
-            hook(item)
+            hook(self, item)
         except Exception:
             logger.exception("deepgram_agent: a message hook raised; the stream goes on")
 
@@ -1055,14 +1057,6 @@ class AgentConnection:
         for item in msg.functions:
             self._pending_calls.pop(item.id, None)
 
-    def _install_core_hooks(self) -> None:
-        self.add_hook(m.Welcome, self._on_welcome)
-        self.add_hook(m.SettingsApplied, self._on_settings_applied)
-        self.add_hook(m.Error, self._on_error)
-        self.add_hook(m.FunctionCallRequest, self._on_function_call_request)
-        self.add_hook(m.FunctionCallCancelled, self._on_function_call_cancelled)
-        self.add_hook(m.Unhandled, self._on_unhandled)
-
     def _on_unhandled(self, msg: m.Unhandled) -> None:
         self._n_unhandled += 1
         if msg.reason is not None:
@@ -1080,18 +1074,23 @@ class AgentConnection:
         quick and must not block (start a task for real work). A hook that raises is logged;
         the stream goes on.
         """
+        def call(conn: AgentConnection, msg: Any) -> None:
+            hook(msg)
+
         if message_type is None:
-            self._all_hooks.append(hook)
+            self._all_hooks = (*self._all_hooks, call)
         else:
-            self._hooks.setdefault(message_type, []).append(hook)
+            if self._hooks is _CORE_HOOKS:
+                self._hooks = dict(_CORE_HOOKS)
+            self._hooks[message_type] = (*self._hooks.get(message_type, ()), call)
 
     def add_open_hook(self, hook: Callable[[], object]) -> None:
         """Call ``hook()`` once the socket is open, before any message is read."""
-        self._open_hooks.append(hook)
+        self._open_hooks = (*self._open_hooks, hook)
 
     def add_close_hook(self, hook: Callable[[BaseException | None], None]) -> None:
         """Call ``hook(error_or_None)`` once when the connection has closed."""
-        self._close_hooks.append(hook)
+        self._close_hooks = (*self._close_hooks, hook)
 
     # ------------------------------------------------------------------ receiving
 
@@ -1617,3 +1616,14 @@ class AgentConnection:
     def pending_function_calls(self) -> dict[str, str]:
         """Client-side calls requested and not answered or cancelled yet: ``{id: name}``."""
         return dict(self._pending_calls)
+
+
+#: The core's own hooks (handshake and function-call bookkeeping), shared by every connection.
+_CORE_HOOKS: dict[type, tuple[_ConnHook, ...]] = {
+    m.Welcome: (AgentConnection._on_welcome,),
+    m.SettingsApplied: (AgentConnection._on_settings_applied,),
+    m.Error: (AgentConnection._on_error,),
+    m.FunctionCallRequest: (AgentConnection._on_function_call_request,),
+    m.FunctionCallCancelled: (AgentConnection._on_function_call_cancelled,),
+    m.Unhandled: (AgentConnection._on_unhandled,),
+}
