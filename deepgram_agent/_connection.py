@@ -682,35 +682,6 @@ class AgentConnection:
 
     # ------------------------------------------------------------------ reader
 
-    def _take_text(self, data: bytes) -> Any:
-        """Decode one text frame, count it and run its hooks; return it for the consumer."""
-        if self._rec is not None:
-            self._rec.text("in", data)
-        try:
-            item: Any = _fast_decode(data)
-        except _DECODE_ERRORS:
-            item = decode_server(data)  # Unhandled, with the reason
-        self._n_msgs += 1
-        handlers = self._hooks.get(type(item))
-        if handlers is not None:
-            for hook in handlers:
-                self._run_hook(hook, item)
-        if self._all_hooks:
-            for hook in self._all_hooks:
-                self._run_hook(hook, item)
-        return item
-
-    def _take_audio(self, data: bytes) -> bytes:
-        """Count one binary frame (agent audio) and run the catch-all hooks."""
-        if self._rec is not None:
-            self._rec.audio("in", data)
-        self._n_audio_in += 1
-        self._b_audio_in += len(data)
-        if self._all_hooks:
-            for hook in self._all_hooks:
-                self._run_hook(hook, data)
-        return data
-
     def _take_close_frame(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> None:
         self._saw_close = True
         self.close_code = ws.close_code if ws.close_code is not None else msg.data
@@ -744,10 +715,33 @@ class AgentConnection:
                 else:
                     msg = await receive()
                 kind = msg.type
+                # Decode, count, record and run the hooks: the same steps as the consumer's
+                # direct path in __anext__ (inlined in both: this is the hot path).
                 if kind is TEXT:
-                    item: Any = self._take_text(msg.data)
+                    data = msg.data
+                    try:
+                        item: Any = _fast_decode(data)
+                    except _DECODE_ERRORS:
+                        item = decode_server(data)  # Unhandled, with the reason
+                    self._n_msgs += 1
+                    if self._rec is not None:
+                        self._rec.text("in", data)
+                    handlers = self._hooks.get(type(item))
+                    if handlers is not None:
+                        for hook in handlers:
+                            self._run_hook(hook, item)
+                    if self._all_hooks:
+                        for hook in self._all_hooks:
+                            self._run_hook(hook, item)
                 elif kind is BINARY:
-                    item = self._take_audio(msg.data)
+                    item = msg.data
+                    self._n_audio_in += 1
+                    self._b_audio_in += len(item)
+                    if self._rec is not None:
+                        self._rec.audio("in", item)
+                    if self._all_hooks:
+                        for hook in self._all_hooks:
+                            self._run_hook(hook, item)
                 elif kind is WSMsgType.CLOSE:
                     self._take_close_frame(ws, msg)
                     continue
@@ -1074,6 +1068,7 @@ class AgentConnection:
         quick and must not block (start a task for real work). A hook that raises is logged;
         the stream goes on.
         """
+
         def call(conn: AgentConnection, msg: Any) -> None:
             hook(msg)
 
@@ -1106,7 +1101,7 @@ class AgentConnection:
             return item  # type: ignore[no-any-return]
         if self._consumer_reads and not self._consumer_inside:
             # The reader task handed us the socket: read it here, like a bare aiohttp loop
-            # (what _take_text and _take_audio do, inlined: this is the hot path).
+            # (the same steps as _read_loop's, inlined in both: this is the hot path).
             self._consumer_inside = True
             try:
                 while True:
