@@ -3,7 +3,7 @@
 Data flow (DESIGN.md 1)::
 
     server ──aiohttp ws──▶ reader task ──decode_server──▶ hooks ──▶ bounded queue ──▶ consumer
-                      └──▶ async for (while it keeps asking) ──decode_server──▶ hooks ──┘
+                      └──▶ async for (while it keeps up) ──decode_server──▶ hooks ──┘
 
 * Every text frame is decoded once, straight from bytes, and a bad frame never ends the stream
   (an undecodable one becomes :class:`~deepgram_agent.messages.Unhandled`).
@@ -12,8 +12,8 @@ Data flow (DESIGN.md 1)::
 * Exactly one party reads the socket at a time. The reader task does, until an ``async for``
   consumer waits on the empty queue: then the reader hands it the socket and parks, and the
   consumer reads frames itself (one task, no queue: what a bare aiohttp loop costs). The reader
-  takes the socket back when the socket ends, on close, and when the consumer stops asking for
-  a while (:class:`_PullWatch`), so hooks never wait on the application.
+  takes the socket back when the socket ends, on close, and when the consumer is found suspended
+  anywhere but in ``receive()`` (:class:`_PullWatch`), so hooks never wait on the application.
 * The blocking facade and the callback dispatchers always read through the reader task and a
   queue (a thread-safe one for threads).
 * A keepalive task sends ``KeepAlive`` only when nothing else was sent for a while.
@@ -416,7 +416,7 @@ class AgentConnection:
         self._items = self._queue._items if type(self._queue) is AsyncQueue else None
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._reader_task: asyncio.Task[None] | None = None
-        # Who reads the socket: the reader task, or (while ``async for`` keeps iterating) the
+        # Who reads the socket: the reader task, or (while ``async for`` keeps up with it) the
         # consumer itself; see _read_loop, __anext__ and _PullWatch.
         self._consumer_reads = False
         self._consumer_inside = False
@@ -704,8 +704,8 @@ class AgentConnection:
         try:
             while True:
                 if self._consumer_reads:
-                    # ``async for`` reads the socket itself (see __anext__): wait until it
-                    # gives the socket back (it hit the end, or stopped iterating).
+                    # ``async for`` reads the socket itself (see __anext__): wait until the
+                    # socket comes back (its end, close, or a consumer busy elsewhere).
                     park = self._park = loop.create_future()
                     await park
                     continue
