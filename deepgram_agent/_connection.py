@@ -503,6 +503,16 @@ class AgentConnection:
         return self._url
 
     @property
+    def input_format(self) -> m.AudioFormat:
+        """The user audio format this session's Settings declared (what ``send_audio`` takes)."""
+        return self.settings.input_format
+
+    @property
+    def output_format(self) -> m.AudioFormat:
+        """The agent audio format this session's Settings asked for (what iteration yields)."""
+        return self.settings.output_format
+
+    @property
     def ready(self) -> bool:
         """True once ``SettingsApplied`` arrived and until the connection closes."""
         return self._ready.is_set() and not self._closed.is_set()

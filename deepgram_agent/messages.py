@@ -22,12 +22,13 @@ so there is one model, not two.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 __all__ = [
+    "AudioFormat",
     # building blocks of Settings
     "AudioInput",
     "AudioOutput",
@@ -371,6 +372,13 @@ class ClientMessage(
         return str(self.__struct_config__.tag)
 
 
+class AudioFormat(NamedTuple):
+    """An audio format on the wire: ``encoding`` (``linear16``, ``mulaw``, ...) and rate in Hz."""
+
+    encoding: str
+    sample_rate: int
+
+
 class Settings(ClientMessage, tag="Settings"):
     """``Settings``: must be the first and only once (protocol.md 5.1)."""
 
@@ -380,6 +388,24 @@ class Settings(ClientMessage, tag="Settings"):
     experimental: bool | UnsetType = UNSET
     flags: Flags | UnsetType = UNSET
     mip_opt_out: bool | UnsetType = UNSET
+
+    @property
+    def input_format(self) -> AudioFormat:
+        """The user audio format the server expects (``linear16``/24000 when omitted, 4.1)."""
+        inp = self.audio.input
+        if isinstance(inp, UnsetType):
+            return AudioFormat("linear16", 24000)
+        return AudioFormat(inp.encoding, inp.sample_rate)
+
+    @property
+    def output_format(self) -> AudioFormat:
+        """The agent audio format the server sends (``linear16``/24000 for omitted keys)."""
+        out = self.audio.output
+        if isinstance(out, UnsetType):
+            return AudioFormat("linear16", 24000)
+        encoding = out.encoding if isinstance(out.encoding, str) else "linear16"
+        rate = out.sample_rate if isinstance(out.sample_rate, int) else 24000
+        return AudioFormat(encoding, rate)
 
 
 class UpdatePrompt(ClientMessage, tag="UpdatePrompt"):
@@ -779,6 +805,17 @@ class Reconnecting(msgspec.Struct, kw_only=True):
 
     type: ClassVar[str] = "Reconnecting"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The event as plain JSON-ready data, ``type`` included."""
+        return {"type": self.type, **msgspec.to_builtins(self)}
+
+    def to_json(self) -> str:
+        """The event as JSON text."""
+        return msgspec.json.encode(self.to_dict()).decode()
+
+    def __str__(self) -> str:
+        return self.to_json()
+
 
 class Reconnected(msgspec.Struct, kw_only=True):
     """SDK event (not a wire message): a new session continues the conversation.
@@ -799,6 +836,17 @@ class Reconnected(msgspec.Struct, kw_only=True):
     resent: list[str] = msgspec.field(default_factory=list)
 
     type: ClassVar[str] = "Reconnected"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as plain JSON-ready data, ``type`` included."""
+        return {"type": self.type, **msgspec.to_builtins(self)}
+
+    def to_json(self) -> str:
+        """The event as JSON text."""
+        return msgspec.json.encode(self.to_dict()).decode()
+
+    def __str__(self) -> str:
+        return self.to_json()
 
 
 class Unhandled(msgspec.Struct, kw_only=True):
@@ -825,8 +873,27 @@ class Unhandled(msgspec.Struct, kw_only=True):
         """The frame parsed as JSON, or ``None`` when it is not JSON."""
         try:
             return msgspec.json.decode(self.raw)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: ``type`` (``"Unhandled"``), ``message_type``, ``reason`` and ``raw``
+        (the frame as text, undecodable bytes replaced) and ``data`` (the parsed frame, or
+        ``None`` when it is not JSON)."""
+        return {
+            "type": self.type,
+            "message_type": self.message_type,
+            "reason": self.reason,
+            "raw": self.raw.decode("utf-8", "replace"),
+            "data": self.json(),
+        }
+
+    def to_json(self) -> str:
+        """The event as JSON text (see :meth:`to_dict`)."""
+        return msgspec.json.encode(self.to_dict()).decode()
+
+    def __str__(self) -> str:
+        return self.to_json()
 
     def __repr__(self) -> str:
         shown = self.raw[:200]

@@ -1984,12 +1984,7 @@ def output_format(settings: messages.Settings) -> tuple[str, int]:
 
     Defaults (``audio.output`` or its keys omitted): ``linear16``, 24000 Hz.
     """
-    out = settings.audio.output
-    if isinstance(out, msgspec.UnsetType):
-        return "linear16", 24000
-    encoding = out.encoding if isinstance(out.encoding, str) else "linear16"
-    rate = out.sample_rate if isinstance(out.sample_rate, int) else 24000
-    return encoding, rate
+    return settings.output_format
 
 
 def input_format(settings: messages.Settings) -> tuple[str, int]:
@@ -1997,7 +1992,4 @@ def input_format(settings: messages.Settings) -> tuple[str, int]:
 
     Defaults (``audio.input`` omitted): ``linear16``, 24000 Hz (protocol.md 4.1).
     """
-    inp = settings.audio.input
-    if isinstance(inp, msgspec.UnsetType):
-        return "linear16", 24000
-    return inp.encoding, inp.sample_rate
+    return settings.input_format

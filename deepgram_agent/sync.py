@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._connection import AgentConnection, AgentEvent, ConnectionStatistics
 from ._queue import End, ThreadQueue
 from .exceptions import ConnectionClosedOK, DeepgramTimeoutError
+from .messages import AudioFormat
 
 if TYPE_CHECKING:
     from ._client import DeepgramClient
@@ -157,6 +158,16 @@ class SyncAgentConnection:
     def request_id(self) -> str | None:
         """``Welcome.request_id`` of this session."""
         return self._core.request_id
+
+    @property
+    def input_format(self) -> AudioFormat:
+        """The user audio format this session's Settings declared."""
+        return self._core.input_format
+
+    @property
+    def output_format(self) -> AudioFormat:
+        """The agent audio format this session's Settings asked for."""
+        return self._core.output_format
 
     @property
     def closed(self) -> bool:
