@@ -10,11 +10,12 @@ from __future__ import annotations
 from . import messages as messages
 from ._client import AgentRouter as AgentRouter
 from ._client import DeepgramClient as DeepgramClient
+from ._config import ConnectOptions as ConnectOptions
 from ._connection import AgentConnection as AgentConnection
 from ._connection import AgentEvent as AgentEvent
 from ._connection import ConnectionStatistics as ConnectionStatistics
-from ._connection import ConnectOptions as ConnectOptions
 from ._reconnect import ReconnectPolicy as ReconnectPolicy
+from ._resume import ResumingConnection as ResumingConnection
 from .events import AgentWebSocketClient as AgentWebSocketClient
 from .events import AgentWebSocketEvents as AgentWebSocketEvents
 from .events import AsyncAgentWebSocketClient as AsyncAgentWebSocketClient
@@ -94,6 +95,7 @@ __all__ = (
     "DeepgramClient",
     "SyncAgentConnection",
     "ReconnectPolicy",
+    "ResumingConnection",
     # function tools
     "Tool",
     "ToolCallRecord",

@@ -1,20 +1,26 @@
-"""DeepgramClient and its agent router: where connections are made.
+"""DeepgramClient and its agent router: the one place that knows all three APIs.
 
 ``client.agent.connect(settings)`` is the async core; ``client.agent.connect_sync(settings)``
 the blocking facade; ``client.agent.websocket.v("1")`` / ``client.agent.asyncwebsocket.v("1")``
-the seed's callback clients. All of them build the same :class:`AgentConnection`.
+the classic callback clients. Each is built here from the same pieces and handed what it needs
+through its constructor: settings are prepared once (:mod:`deepgram_agent._prepare`), a
+:class:`~deepgram_agent._connection.SocketConnection` (or, with ``reconnect=``, a
+:class:`~deepgram_agent.ResumingConnection`) reads into the queue its API consumes.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import aiohttp
 
-from ._connection import AgentConnection, ConnectOptions, SessionPool, build_url
-from ._queue import AnyQueue
+from ._config import ConnectOptions, Credentials, HttpSessionPool, build_url
+from ._connection import AgentConnection, SocketConnection, SocketOwner
+from ._prepare import prepare_settings
+from ._protocol import AgentProtocol
+from ._queue import AnyQueue, AsyncQueue, ThreadQueue
 from .exceptions import AuthenticationError
 
 if TYPE_CHECKING:
@@ -55,7 +61,7 @@ class DeepgramClient:
         self._base_url = base_url
         self.options = options or ConnectOptions()
         self.agent = AgentRouter(self)
-        self._pool = SessionPool()
+        self._pool = HttpSessionPool()
 
     def __repr__(self) -> str:
         return (
@@ -68,56 +74,76 @@ class DeepgramClient:
         """The agent socket URL connections will use."""
         return build_url(self._base_url or os.environ.get("DEEPGRAM_AGENT_URL"))
 
-    def _auth_header(self) -> str:
+    def _credentials(self) -> Credentials:
         if self._access_token:
-            return f"Bearer {self._access_token}"
+            return Credentials("Bearer", self._access_token)
         key = self._api_key or os.environ.get("DEEPGRAM_API_KEY")
         if not key:
             raise AuthenticationError(
                 "no Deepgram credentials: pass DeepgramClient(api_key=...) or "
                 "access_token=..., or set the DEEPGRAM_API_KEY environment variable"
             )
-        return f"Token {key}"
+        return Credentials("Token", key)
 
-    def _options(self, overrides: dict[str, Any]) -> ConnectOptions:
-        if not overrides:
-            return self.options
-        fields = {f: getattr(self.options, f) for f in self.options.__struct_fields__}
-        unknown = set(overrides) - set(fields)
-        if unknown:
-            raise TypeError(
-                f"unknown connection option(s): {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(fields)}"
-            )
-        fields.update(overrides)
-        return ConnectOptions(**fields)
-
-    def _build(
+    def _connection(
         self,
         settings: Any,
         *,
+        queue: AnyQueue | None = None,
         tools: Any = None,
         session: aiohttp.ClientSession | None = None,
-        queue: AnyQueue | None = None,
+        validate: bool = True,
         **overrides: Any,
     ) -> AgentConnection:
-        """Validate the settings and build an unopened connection (no I/O)."""
-        from ._codec import encode
-        from .options import coerce_settings
-
+        """Prepare the settings and build an unopened connection (no I/O)."""
+        options = self.options.replace(overrides)
+        prepared = prepare_settings(settings, validate=validate)
         if tools is not None:
-            settings = tools.merge_into(settings)
-        typed, wire = coerce_settings(settings)
-        conn = AgentConnection(
-            url=self.url,
-            auth_header=self._auth_header(),
-            settings=typed,
-            settings_json=encode(wire),
-            options=self._options(overrides),
-            session=session,
-            queue=queue,
-            pool=self._pool,
-        )
+            prepared = tools.merge_into_prepared(prepared)
+        queue = queue if queue is not None else AsyncQueue(options.max_queue)
+        url = self.url
+        credentials = self._credentials()
+        recorder = None
+        if options.record:
+            from .recording import FrameRecorder
+
+            recorder = FrameRecorder(options.record, audio=options.record_audio, url=url)
+
+        def make_socket(
+            protocol: AgentProtocol | None = None,
+            owner: SocketOwner | None = None,
+            resumed: bool = False,
+        ) -> SocketConnection:
+            return SocketConnection(
+                url=url,
+                credentials=credentials,
+                prepared=prepared,
+                options=options,
+                session=session,
+                pool=self._pool,
+                queue=queue,
+                owner=owner,
+                protocol=protocol,
+                recorder=recorder,
+                resumed=resumed,
+            )
+
+        policy = options.reconnect_policy
+        conn: AgentConnection
+        if policy is None:
+            conn = make_socket()
+        else:
+            from ._resume import ResumingConnection
+
+            conn = ResumingConnection(
+                make_socket=make_socket,
+                settings_wire=prepared.wire,
+                settings=prepared.typed,
+                options=options,
+                policy=policy,
+                queue=queue,
+                recorder=recorder,
+            )
         if tools is not None:
             tools.attach(conn)
         return conn
@@ -147,6 +173,16 @@ class ConnectRequest:
         if self._conn is not None:
             await self._conn.close()
 
+    def __enter__(self) -> Any:
+        raise TypeError(
+            "client.agent.connect(...) is asynchronous: use 'async with client.agent.connect("
+            "settings) as conn' in async code, or 'with client.agent.connect_sync(settings) as "
+            "conn' in blocking code"
+        )
+
+    def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ always raises
+        return None
+
 
 class AgentRouter:
     """``client.agent``: the ways to open a Voice Agent session."""
@@ -160,54 +196,84 @@ class AgentRouter:
         *,
         session: aiohttp.ClientSession | None = None,
         tools: Any = None,
+        validate: bool = True,
         **options: Any,
     ) -> ConnectRequest:
         """Open an async session: ``async with client.agent.connect(settings) as conn:``.
 
         Settings are validated locally first (a :class:`~deepgram_agent.SettingsError` names the
-        bad field). The connection is returned once ``SettingsApplied`` arrived.
+        bad field and how to send it anyway). The connection is returned once
+        ``SettingsApplied`` arrived.
 
         Args:
             settings: ``SettingsOptions``, ``messages.Settings``, a dict or a JSON string.
             session: an aiohttp session to reuse (the connection then does not close it).
             tools: a function-tool registry (see ``deepgram_agent.tools``); its definitions
                 are added to ``agent.think.functions`` and its calls answered automatically.
-            **options: any :class:`ConnectOptions` field (``open_timeout``,
-                ``keepalive_interval``, ``max_queue``, ...).
+            validate: ``False`` sends the Settings exactly as given (a dict or JSON; only
+                ``type`` is added when missing) and lets the server decide: for keys,
+                providers or values Deepgram added after this SDK was released. A refusal
+                still raises :class:`~deepgram_agent.SettingsRejected`.
+            **options: any :class:`ConnectOptions` field (``open_timeout``, ``send_timeout``,
+                ``keepalive_interval``, ``max_queue``, ``reconnect``, ...).
         """
         client = self._client
         return ConnectRequest(
-            lambda: client._build(settings, tools=tools, session=session, **options)
+            lambda: client._connection(
+                settings, tools=tools, session=session, validate=validate, **options
+            )
         )
 
+    def _blocking(
+        self, settings: Any, *, tools: Any = None, validate: bool = True, **options: Any
+    ) -> tuple[SyncAgentConnection, ThreadQueue[Any]]:
+        from .sync import SyncAgentConnection, loop_thread
+
+        lt = loop_thread()
+        opts = self._client.options.replace(options)
+        queue: ThreadQueue[Any] = ThreadQueue(opts.max_queue, lt.loop)
+        core = self._client._connection(
+            settings, queue=queue, tools=tools, validate=validate, **options
+        )
+        return SyncAgentConnection(core, queue, lt), queue
+
+    def _async(
+        self, settings: Any, *, tools: Any = None, validate: bool = True, **options: Any
+    ) -> tuple[AgentConnection, AsyncQueue[Any]]:
+        opts = self._client.options.replace(options)
+        queue: AsyncQueue[Any] = AsyncQueue(opts.max_queue)
+        core = self._client._connection(
+            settings, queue=queue, tools=tools, validate=validate, **options
+        )
+        return core, queue
+
     def connect_sync(
-        self, settings: Any, *, tools: Any = None, **options: Any
+        self, settings: Any, *, tools: Any = None, validate: bool = True, **options: Any
     ) -> SyncAgentConnection:
         """Open a blocking session (``with client.agent.connect_sync(settings) as conn:``).
 
         The same core runs on a private event-loop thread shared by every blocking
-        connection of the process. Same methods as the async connection, without ``await``.
+        connection of the process. Same methods as the async connection, without ``await``;
+        same arguments as :meth:`connect`.
         """
-        from .sync import SyncAgentConnection
-
-        return SyncAgentConnection.open(self._client, settings, tools=tools, **options)
+        conn, _ = self._blocking(settings, tools=tools, validate=validate, **options)
+        conn.start()
+        return conn
 
     @property
     def websocket(self) -> _Versioned[AgentWebSocketClient]:
-        """The seed's blocking callback client: ``client.agent.websocket.v("1")``."""
+        """The classic blocking callback client: ``client.agent.websocket.v("1")``."""
         from .events import AgentWebSocketClient
 
-        return _Versioned(lambda: AgentWebSocketClient(self._client))
+        return _Versioned(lambda: AgentWebSocketClient(self._blocking))
 
     @property
     def asyncwebsocket(self) -> _Versioned[AsyncAgentWebSocketClient]:
-        """The seed's async callback client: ``client.agent.asyncwebsocket.v("1")``."""
+        """The classic async callback client: ``client.agent.asyncwebsocket.v("1")``."""
         from .events import AsyncAgentWebSocketClient
 
-        return _Versioned(lambda: AsyncAgentWebSocketClient(self._client))
+        return _Versioned(lambda: AsyncAgentWebSocketClient(self._async))
 
-
-from typing import Generic, TypeVar  # noqa: E402
 
 _T = TypeVar("_T")
 

@@ -19,6 +19,7 @@ from .messages import (
 )
 
 __all__ = [
+    "fast_decoder",
     "decode_server",
     "encode",
     "encode_server",
@@ -31,18 +32,20 @@ class _TypeOnly(msgspec.Struct):
     type: str
 
 
-_server_decoder: msgspec.json.Decoder[ServerMessageUnion] = msgspec.json.Decoder(ServerMessageUnion)
+#: The one decoder of server frames (the hot path calls its ``decode`` directly and falls back
+#: to :func:`decode_server` on any exception).
+fast_decoder: msgspec.json.Decoder[ServerMessageUnion] = msgspec.json.Decoder(ServerMessageUnion)
 _type_decoder = msgspec.json.Decoder(_TypeOnly)
 _encoder = msgspec.json.Encoder()
 
-_decode = _server_decoder.decode
+_decode = fast_decoder.decode
 
 
 def message_type_of(data: bytes | str) -> str:
     """The ``type`` of a JSON frame, or ``""`` when it has none (or is not JSON)."""
     try:
         return _type_decoder.decode(data).type
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except Exception:  # not JSON, no type, invalid UTF-8, nested too deep, ...
         return ""
 
 
@@ -69,6 +72,20 @@ def decode_server(data: bytes) -> ServerMessage | Unhandled:
         if not data:
             return Unhandled(message_type="", raw=b"", reason="empty text frame")
         return Unhandled(message_type="", raw=bytes(data), reason=f"not valid JSON: {exc}")
+    except RecursionError:
+        return Unhandled(
+            message_type="", raw=bytes(data), reason="JSON nested too deeply to decode"
+        )
+    except UnicodeDecodeError as exc:
+        return Unhandled(
+            message_type=message_type_of(data),
+            raw=bytes(data),
+            reason=f"invalid UTF-8 in a JSON string: {exc}",
+        )
+    except Exception as exc:  # decoding must never end a session, whatever the bytes
+        return Unhandled(
+            message_type="", raw=bytes(data), reason=f"undecodable: {type(exc).__name__}: {exc}"
+        )
 
 
 def whole_floats_to_int(value: Any) -> Any:

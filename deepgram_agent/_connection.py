@@ -1,37 +1,48 @@
-"""AgentConnection: the one async core that owns the Voice Agent WebSocket.
+"""The async core: :class:`AgentConnection` (what ``connect()`` returns) and the one-socket
+:class:`SocketConnection` behind it.
 
-Data flow (DESIGN.md 1)::
+Where each job lives::
 
-    server ──aiohttp ws──▶ reader task ──decode_server──▶ hooks ──▶ bounded queue ──▶ consumer
-                      └──▶ async for (while it keeps up) ──decode_server──▶ hooks ──┘
+    _protocol.AgentProtocol   the session rules, no I/O (phase, pending calls, decode, hooks)
+    SocketConnection          one socket, used once: open, handshake, read, write, close
+    _PullMode                 lets ``async for`` read the socket itself while it keeps up
+    _KeepaliveClock           one timer per event loop sends KeepAlive for idle connections
+    _resume.ResumingConnection  reconnect-with-context: a fresh SocketConnection per socket
 
-* Every text frame is decoded once, straight from bytes, and a bad frame never ends the stream
-  (an undecodable one becomes :class:`~deepgram_agent.messages.Unhandled`).
-* Hooks (``add_hook``) see every message, in order, before the consumer does; the function-tool
-  dispatcher and the history recorder are hooks, so they work even when nobody iterates.
-* Exactly one party reads the socket at a time. The reader task does, until an ``async for``
-  consumer waits on the empty queue: then the reader hands it the socket and parks, and the
-  consumer reads frames itself (one task, no queue: what a bare aiohttp loop costs). The reader
-  takes the socket back when the socket ends, on close, and when the consumer is found suspended
-  anywhere but in ``receive()`` (:class:`_PullWatch`), so hooks never wait on the application.
-* The blocking facade and the callback dispatchers always read through the reader task and a
-  queue (a thread-safe one for threads).
-* A keepalive task sends ``KeepAlive`` only when nothing else was sent for a while.
+One server frame, in each API::
+
+    socket ─ws.receive()─▶ reader task ─▶ AgentProtocol.receive_text/binary (decode, rules,
+                                              │                              hooks: tools, history)
+      async for:   ◀── AsyncQueue ◀──────────┘   or, while the loop keeps up, the loop calls
+                                                 ws.receive() and AgentProtocol itself
+      blocking:    ◀── ThreadQueue (batches) ◀── reader task          (sync.SyncAgentConnection)
+      callbacks:   ◀── handler thread/task ◀── the same queues        (events.*Client)
+
+One user send::
+
+    send_audio / update_prompt / send(...) ─▶ _prepare (coerce + validate once)
+      ─▶ AgentProtocol.prepare (encode; the pending-call rule) ─▶ held until SettingsApplied,
+      or SocketConnection._write ─▶ ws.send_frame (a send stuck on a server that stopped
+      reading is finished by a task of ours, bounded by ``send_timeout``)
+
+Every wait is bounded (``ConnectOptions``); a frame that cannot be decoded becomes
+``Unhandled`` and the stream goes on; the end of the stream is quiet on a normal close and a
+:class:`~deepgram_agent.ConnectionClosedError` otherwise.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import threading
+import socket
+import struct
 import time
 import uuid
 import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, NamedTuple, TypeAlias
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -39,120 +50,51 @@ import msgspec
 from aiohttp import WSMsgType
 
 from . import messages as m
-from ._codec import _server_decoder, decode_server, encode
+from ._codec import encode
+from ._config import ConnectOptions, Credentials, HttpSessionPool, is_loopback
+from ._prepare import prepare_message, prepare_update
+from ._protocol import AgentProtocol, Hook, Phase
 from ._queue import AnyQueue, AsyncQueue, End
-from ._reconnect import ConversationRecorder, ReconnectPolicy
 from .exceptions import (
     AuthenticationError,
     ConcurrencyError,
+    ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     DeepgramApiError,
     DeepgramConnectionError,
     DeepgramError,
     DeepgramTimeoutError,
-    ProtocolError,
-    SettingsRejected,
 )
-from .recording import SessionRecorder
+
+if TYPE_CHECKING:
+    from ._prepare import PreparedSettings
+    from .recording import FrameRecorder
 
 __all__ = [
     "AgentConnection",
     "AgentEvent",
     "ConnectionStatistics",
-    "ConnectOptions",
-    "DEFAULT_BASE_URL",
-    "AGENT_PATH",
-    "build_url",
+    "SocketConnection",
+    "SocketOwner",
 ]
 
-logger = logging.getLogger("deepgram_agent")
+logger = logging.getLogger("deepgram_agent.connection")
 
-DEFAULT_BASE_URL = "wss://agent.deepgram.com"
-AGENT_PATH = "/v1/agent/converse"
-
-#: What the connection yields: a typed server message, an undecodable frame, or agent audio.
+#: What a connection yields: a typed server message, an undecodable frame, agent audio, or an
+#: SDK event of a resumed session.
 AgentEvent: TypeAlias = m.ServerMessage | m.Unhandled | m.Reconnecting | m.Reconnected | bytes
 
-_KEEPALIVE_FRAME = encode(m.KeepAlive())
-_fast_decode = _server_decoder.decode
-_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+_KEEPALIVE = m.KeepAlive()
+_HANDSHAKE = frozenset({m.Welcome, m.SettingsApplied, m.Error})
 _NORMAL_CLOSE_CODES = frozenset({1000, 1005})
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CLOSE = WSMsgType.CLOSE
 
 
-def _undo_cancelled_receive(ws: Any) -> None:
-    """Clear the 1006 aiohttp records when a ``receive()`` waiting on an open socket is cancelled.
-
-    ``recv(timeout=...)`` (or any cancellation of ``async for``) cancels aiohttp's
-    ``receive()`` while it waits; no frame is lost, but aiohttp then takes the socket for
-    abnormally closed: it reports 1006 and skips the close handshake. A socket that was
-    waiting for a frame was open and healthy (a closing one would have returned a message).
-    """
-    if ws is not None and not ws.closed and getattr(ws, "_close_code", None) is not None:
-        ws._close_code = None
-
-
-class _PullWatch:
-    """Gives the socket back to the reader task of every ``async for`` that is not keeping up.
-
-    While ``async for msg in conn`` keeps up with the socket it reads it itself (one task, no
-    queue: as cheap as a bare aiohttp loop). A consumer that is not waiting for a frame when
-    the event loop is free to run this timer is suspended somewhere in its own loop body (or
-    has left the loop): frames behind it would wait unread, and so would their hooks (function
-    tools, history, the end of the session). One timer per event loop checks the pulling
-    connections every ``PERIOD`` seconds and gives the socket back to the reader task of any
-    consumer found outside ``receive()``; the reader then reads ahead (up to ``max_queue``)
-    and hands the socket over again once the consumer drains the queue and waits.
-    """
-
-    PERIOD = 0.05
-
-    def __init__(self) -> None:
-        # Nothing here refers to the loop (it keys this watch weakly), and a connection leaves
-        # as soon as its reader task has the socket again or ends.
-        self._conns: set[AgentConnection] = set()
-        self._ticking = False
-
-    def add(self, conn: AgentConnection) -> None:
-        self._conns.add(conn)
-        if not self._ticking:
-            self._ticking = True
-            asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
-
-    def discard(self, conn: AgentConnection) -> None:
-        self._conns.discard(conn)
-
-    def _tick(self) -> None:
-        self._ticking = False
-        conns = self._conns
-        for conn in list(conns):
-            if not conn._consumer_reads:
-                conns.discard(conn)
-            elif not conn._consumer_inside:
-                conns.discard(conn)
-                conn._give_socket_back()
-        if conns:
-            self._ticking = True
-            asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
-
-
-_pull_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PullWatch] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _pull_watch(loop: asyncio.AbstractEventLoop) -> _PullWatch:
-    watch = _pull_watches.get(loop)
-    if watch is None:
-        watch = _pull_watches[loop] = _PullWatch()
-    return watch
-
-
 class ConnectionStatistics(NamedTuple):
-    """Counters of one connection (``conn.statistics()``)."""
+    """Counters of one connection (``conn.statistics()``); a resumed session sums its sockets."""
 
     messages_received: int
     audio_frames_received: int
@@ -171,147 +113,58 @@ class ConnectionStatistics(NamedTuple):
     stale_responses_dropped: int
 
 
-class ConnectOptions(msgspec.Struct, kw_only=True):
-    """Tunables of a connection. Every wait is bounded by one of these.
+def audio_bytes(data: Any) -> bytes | bytearray | memoryview:
+    """Check a ``send_audio`` argument: raw PCM/encoded bytes, or a C-contiguous int16 array.
 
-    Attributes:
-        open_timeout: seconds for the handshake, ``Welcome`` and ``SettingsApplied`` together.
-        close_timeout: seconds ``close()`` waits for the server's close frame.
-        keepalive_interval: send ``KeepAlive`` when nothing was sent for this long (seconds);
-            ``None`` turns automatic keepalive off. The server closes an idle session after
-            about 10 s (protocol.md 3 rule 4).
-        max_queue: received messages held for a slow consumer before the reader pauses.
-        max_message_size: largest frame accepted from the server, in bytes.
-        max_pending_audio_bytes: audio held while the session is not ready yet (older
-            frames are dropped and counted beyond this).
-        allow_insecure: allow ``ws://`` to a host that is not loopback.
-        extra_headers: more HTTP headers for the upgrade request.
-        reconnect: bring an abnormally closed session back with its conversation
-            (``True`` for the default :class:`ReconnectPolicy`, or a policy); off by default.
-        record: write every frame of the session to this JSON-lines file
-            (:mod:`deepgram_agent.recording`); credentials are never written.
-        record_audio: also write the audio bytes (base64), not only their sizes.
+    Raises:
+        TypeError: anything else, naming what it got and what to pass.
     """
-
-    open_timeout: float = 10.0
-    close_timeout: float = 5.0
-    keepalive_interval: float | None = 5.0
-    max_queue: int = 1024
-    max_message_size: int = 16 * 1024 * 1024
-    max_pending_audio_bytes: int = 5 * 48_000 * 2
-    allow_insecure: bool = False
-    extra_headers: dict[str, str] = msgspec.field(default_factory=dict)
-    reconnect: ReconnectPolicy | bool | None = None
-    record: str | None = None
-    record_audio: bool = False
-
-    def __post_init__(self) -> None:
-        if self.reconnect is True:
-            self.reconnect = ReconnectPolicy()
-        elif self.reconnect is False:
-            self.reconnect = None
-
-    @property
-    def reconnect_policy(self) -> ReconnectPolicy | None:
-        """The reconnect policy in force, if any."""
-        return self.reconnect if isinstance(self.reconnect, ReconnectPolicy) else None
+    if isinstance(data, bytes | bytearray):
+        return data
+    if isinstance(data, memoryview):
+        return data.cast("B") if data.format != "B" or data.ndim != 1 else data
+    dtype = getattr(data, "dtype", None)
+    if dtype is not None and hasattr(data, "tobytes"):  # a numpy array
+        flags = getattr(data, "flags", None)
+        contiguous = bool(getattr(flags, "c_contiguous", False))
+        if str(dtype) == "int16" and contiguous:
+            return memoryview(data).cast("B")
+        raise TypeError(
+            f"send_audio() takes raw audio bytes or a C-contiguous int16 array; got an array of "
+            f"{dtype}{'' if contiguous else ' (not C-contiguous)'}: convert it first, e.g. "
+            "(samples * 32767).astype('<i2').tobytes() for float samples in [-1, 1]"
+        )
+    raise TypeError(
+        f"send_audio() takes audio bytes (bytes, bytearray, memoryview or an int16 numpy "
+        f"array), not {type(data).__name__}; encode text messages with the other senders"
+    )
 
 
-def build_url(base_url: str | None) -> str:
-    """The full socket URL for a base URL (``wss://host`` -> ``wss://host/v1/agent/converse``).
+class SocketOwner(abc.ABC):
+    """What a resumed session (:mod:`deepgram_agent._resume`) hears from each socket."""
 
-    ``http``/``https`` are accepted as ``ws``/``wss``. A URL that already has a path is used
-    as given.
-    """
-    base = (base_url or DEFAULT_BASE_URL).strip()
-    if "://" not in base:
-        base = "wss://" + base
-    scheme, rest = base.split("://", 1)
-    scheme = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme.lower())
-    if scheme not in ("ws", "wss"):
-        raise DeepgramError(f"unsupported URL scheme {scheme!r}: use wss:// (or ws:// locally)")
-    url = f"{scheme}://{rest}"
-    path = urlsplit(url).path
-    if path in ("", "/"):
-        url = url.rstrip("/") + AGENT_PATH
-    return url
+    @abc.abstractmethod
+    def socket_ended(self, conn: SocketConnection, error: BaseException | None) -> None:
+        """The socket ended by itself (``error`` is ``None`` for a normal close). An owned
+        socket never ends the shared stream: its owner does, or carries it on."""
+
+    @abc.abstractmethod
+    def text_sent(self, frame: bytes) -> None:
+        """A text frame was written to the socket."""
+
+    @abc.abstractmethod
+    def socket_ready(self, conn: SocketConnection) -> None:
+        """A resumed socket got ``SettingsApplied`` (it is in the stream just before)."""
 
 
-def _new_session() -> aiohttp.ClientSession:
-    # No per-host connection limit: every agent session holds one socket for its whole life,
-    # and aiohttp's default of 100 would make the 101st connection wait.
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+# ---------------------------------------------------------------------- the public API type
 
 
-class SessionPool:
-    """One aiohttp ``ClientSession`` per event loop, shared by a client's connections.
+class AgentConnection(abc.ABC):
+    """An open Voice Agent session: what ``client.agent.connect(settings)`` gives you.
 
-    A session costs memory (connector, cookie jar, resolver); a thousand connections need only
-    one. It is created by the first connection on a loop and closed when the last one on that
-    loop is closed, so nothing is left open at exit.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-
-    def acquire(self) -> aiohttp.ClientSession:
-        """The loop's shared session (created if needed); pair with :meth:`release`."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._by_loop.get(loop)
-            if entry is None or entry[0].closed:
-                entry = self._by_loop[loop] = [_new_session(), 0]
-            entry[1] += 1
-            session: aiohttp.ClientSession = entry[0]
-            return session
-
-    async def release(self, session: aiohttp.ClientSession) -> None:
-        """Return a session; the last connection of its loop closes it."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._by_loop.get(loop)
-            if entry is None or entry[0] is not session:
-                last = True
-            else:
-                entry[1] -= 1
-                last = entry[1] <= 0
-                if last:
-                    del self._by_loop[loop]
-        if last:
-            await session.close()
-
-
-def _frame_type(frame: bytes) -> str:
-    try:
-        kind = msgspec.json.decode(frame).get("type")
-    except (msgspec.DecodeError, AttributeError):
-        return "?"
-    return str(kind)
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-Hook: TypeAlias = Callable[[Any], None]
-_ConnHook: TypeAlias = Callable[["AgentConnection", Any], None]
-
-
-class AgentConnection:
-    """An open Voice Agent session.
-
-    Create it with ``client.agent.connect(settings)`` (an async context manager) rather than
-    directly. Iterate it to receive, in arrival order, every server message (typed), every
-    undecodable frame (:class:`~deepgram_agent.messages.Unhandled`) and the agent's audio
-    (``bytes``)::
+    Iterate it to receive, in arrival order, every server message (typed), every undecodable
+    frame (:class:`~deepgram_agent.messages.Unhandled`) and the agent's audio (``bytes``)::
 
         async with client.agent.connect(settings) as conn:
             await conn.inject_user_message("Hello")
@@ -320,187 +173,132 @@ class AgentConnection:
 
     Iteration ends quietly when the connection closes normally (code 1000, or ``close()``)
     and raises :class:`~deepgram_agent.ConnectionClosedError` when it closes abnormally.
-    Server ``Error`` and ``Warning`` messages are yielded, never raised.
+    Server ``Error`` and ``Warning`` messages are yielded, never raised. One task reads a
+    connection at a time; sends are safe from any task of its loop.
+
+    Two kinds exist: :class:`SocketConnection` (one socket) and, with ``reconnect=``,
+    :class:`~deepgram_agent.ResumingConnection` (a fresh socket per outage, same API).
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_all_hooks",
-        "_applied_on_socket",
-        "_auth_header",
-        "_b_audio_in",
-        "_b_audio_out",
-        "_bg_tasks",
-        "_close_hooks",
-        "_close_started",
-        "_closed",
-        "_closing_by_us",
-        "_consumer_inside",
-        "_consumer_reads",
-        "_direct",
-        "_dropped_before_ready",
-        "_dropping_socket",
-        "_final_error",
-        "_give_back_wanted",
-        "_handed_back",
-        "_hooks",
-        "_items",
-        "_keepalive_task",
-        "_last_error_code",
-        "_n_audio_in",
-        "_n_audio_out",
-        "_n_keepalive",
-        "_n_msgs",
-        "_n_reconnects",
-        "_n_sent",
-        "_n_stale_responses",
-        "_n_unhandled",
-        "_open_hooks",
-        "_opened_at",
-        "_owns_session",
-        "_park",
-        "_pending",
-        "_pending_audio_bytes",
-        "_pending_calls",
-        "_pool",
-        "_pull_waiting",
-        "_queue",
-        "_reader_task",
-        "_ready",
-        "_rec",
-        "_receive",
-        "_reconnect_task",
-        "_reconnecting",
-        "_recorder",
-        "_resent",
-        "_saw_close",
-        "_session",
-        "_settings_json",
-        "_shutdown_task",
-        "_socket_ended",
-        "_stale_calls",
-        "_start_error",
-        "_url",
-        "_welcome",
-        "_ws",
-        "close_code",
-        "close_reason",
-        "failed_start",
-        "options",
-        "request_id",
-        "settings",
-    )
+    __slots__ = ("_reader", "_readers")
 
-    def __init__(
-        self,
-        *,
-        url: str,
-        auth_header: str,
-        settings: m.Settings,
-        settings_json: bytes,
-        options: ConnectOptions | None = None,
-        session: aiohttp.ClientSession | None = None,
-        queue: AnyQueue | None = None,
-        pool: SessionPool | None = None,
-    ) -> None:
-        self._pool = pool
-        self._url = url
-        self._auth_header = auth_header
-        self.settings = settings
-        self._settings_json = settings_json
-        self.options = options or ConnectOptions()
-        self._session = session
-        self._owns_session = session is None
-        self._queue: AnyQueue = queue if queue is not None else AsyncQueue(self.options.max_queue)
-        # The async queue's deque, for the consumer's hot path (None for the blocking facade).
-        self._items = self._queue._items if type(self._queue) is AsyncQueue else None
-        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        # Who reads the socket: the reader task, or (while ``async for`` keeps up with it) the
-        # consumer itself; see _read_loop, __anext__ and _PullWatch.
-        self._consumer_reads = False
-        self._consumer_inside = False
-        self._pull_waiting = False
-        self._give_back_wanted = False
-        self._park: asyncio.Future[None] | None = None
-        self._handed_back: Any = None
-        self._saw_close = False
-        self._receive: Any = None  # the socket's bound receive(), for the hot path
-        self._keepalive_task: asyncio.Task[None] | None = None
-        # Hooks per message type, called as hook(conn, msg): the core's own (shared by every
-        # connection, see _CORE_HOOKS) until add_hook() gives this connection a table of its
-        # own. Tuples, so a connection that adds nothing carries no hook objects of its own
-        # (fewer objects for the garbage collector to walk with many connections).
-        self._hooks: dict[type, tuple[_ConnHook, ...]] = _CORE_HOOKS
-        self._all_hooks: tuple[_ConnHook, ...] = ()
-        self._close_hooks: tuple[Callable[[BaseException | None], None], ...] = ()
-        self._open_hooks: tuple[Callable[[], object], ...] = ()
-        self._welcome = asyncio.Event()
-        self._ready = asyncio.Event()
-        self._closed = asyncio.Event()
-        self._start_error: BaseException | None = None
-        #: Why ``start()`` failed, if it did (the callback API reports it before ``Close``).
-        self.failed_start: BaseException | None = None
-        self._close_started = False
-        self._closing_by_us = False
-        self._shutdown_task: asyncio.Task[None] | None = None
-        self._dropping_socket = False
-        # True while sends may go straight to the socket: ready, nothing held, no flush running.
-        # Otherwise they are held in order (see _hold), so nothing overtakes held data.
-        self._direct = False
-        self._bg_tasks: set[asyncio.Task[Any]] = set()
-        self.request_id: str | None = None
-        self.close_code: int | None = None
-        self.close_reason: str = ""
-        self._final_error: BaseException | None = None
-        # Held until SettingsApplied: (is_audio, payload)
-        self._pending: deque[tuple[bool, bytes]] = deque()
-        self._pending_audio_bytes = 0
-        self._dropped_before_ready = 0
-        # function calls waiting for an answer: id -> name
-        self._pending_calls: dict[str, str] = {}
-        # counters
-        self._n_msgs = 0
-        self._n_audio_in = 0
-        self._b_audio_in = 0
-        self._n_unhandled = 0
-        self._n_sent = 0
-        self._n_audio_out = 0
-        self._b_audio_out = 0
-        self._n_keepalive = 0
-        self._opened_at = time.monotonic()
-        self._n_reconnects = 0
-        # Reconnect with context (off unless options.reconnect is set)
-        self._socket_ended = asyncio.Event()
-        self._applied_on_socket = False
-        self._last_error_code: str | None = None
-        self._reconnecting = False
-        self._reconnect_task: asyncio.Task[None] | None = None
-        self._stale_calls: set[str] = set()
-        self._resent: list[str] = []
-        self._n_stale_responses = 0
-        self._recorder: ConversationRecorder | None = None
-        self._rec: SessionRecorder | None = None
-        policy = self.options.reconnect_policy
-        if policy is not None:
-            self._recorder = ConversationRecorder(policy.max_history)
-            self.add_hook(m.History, self._recorder.on_history)
-            self.add_hook(m.ConversationText, self._recorder.on_conversation_text)
-            self.add_hook(m.ConversationText, self._recorder.ack_text)
-            self.add_hook(m.InjectionRefused, self._recorder.ack_refused)
+    # -- what each kind provides
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def __repr__(self) -> str:
-        state = (
-            "closed" if self._closed.is_set() else ("ready" if self._ready.is_set() else "opening")
-        )
-        return f"<AgentConnection {state} url={self._url!r} request_id={self.request_id!r}>"
+    _reader: asyncio.Task[Any] | None  # the task reading with async for
+    _readers: int  # live async-for loops of that task
+    options: ConnectOptions
+    #: A typed view of the Settings this session was opened with.
+    settings: m.Settings
+    #: Why ``start()`` failed, if it did (the callback API reports it before ``Close``).
+    failed_start: BaseException | None
 
     @property
+    @abc.abstractmethod
     def url(self) -> str:
         """The socket URL (never carries credentials)."""
-        return self._url
+
+    @property
+    @abc.abstractmethod
+    def request_id(self) -> str | None:
+        """``Welcome.request_id`` of the current socket."""
+
+    @property
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """True once ``SettingsApplied`` arrived and until the connection closes."""
+
+    @property
+    @abc.abstractmethod
+    def closed(self) -> bool:
+        """True once the connection has closed (for whatever reason)."""
+
+    @property
+    @abc.abstractmethod
+    def close_code(self) -> int | None:
+        """The WebSocket close code once closed."""
+
+    @property
+    @abc.abstractmethod
+    def close_reason(self) -> str:
+        """The WebSocket close reason once closed."""
+
+    @property
+    @abc.abstractmethod
+    def pending_function_calls(self) -> dict[str, str]:
+        """Client-side calls requested and not answered or cancelled yet: ``{id: name}``."""
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Open the socket, send ``Settings`` and wait for ``SettingsApplied``."""
+
+    @abc.abstractmethod
+    def _next(self) -> Coroutine[Any, Any, AgentEvent]:
+        """The next item (raises ``StopAsyncIteration`` at a quiet end)."""
+
+    @abc.abstractmethod
+    async def _send_message(self, message: m.ClientMessage) -> None:
+        """Send one validated client message."""
+
+    @abc.abstractmethod
+    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one chunk of user audio (in the ``audio.input`` format) as a binary frame."""
+
+    @abc.abstractmethod
+    async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
+        """Send a JSON text frame exactly as given, with no validation (escape hatch)."""
+
+    @abc.abstractmethod
+    async def keep_alive(self) -> None:
+        """Send ``KeepAlive`` now (automatic keepalive makes this rarely necessary)."""
+
+    @abc.abstractmethod
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection. Idempotent, bounded by ``close_timeout``, safe from any task."""
+
+    @abc.abstractmethod
+    async def wait_closed(self, timeout: float | None = None) -> None:
+        """Wait until the connection has closed (``DeepgramTimeoutError`` after ``timeout``)."""
+
+    @abc.abstractmethod
+    def statistics(self) -> ConnectionStatistics:
+        """Counters of this connection."""
+
+    @abc.abstractmethod
+    def add_hook(self, message_type: type | None, hook: Hook) -> None:
+        """Call ``hook(item)`` for every item of ``message_type`` (``None``: every item,
+        audio ``bytes`` included), in arrival order, before the consumer gets it.
+
+        Hooks run in the task that reads the socket; they must be quick and must not block
+        (start a task for real work). One that raises is logged; the stream goes on.
+        """
+
+    @abc.abstractmethod
+    def add_open_hook(self, hook: Callable[[], object]) -> None:
+        """Call ``hook()`` each time a socket is open, before any message is read."""
+
+    @abc.abstractmethod
+    def add_close_hook(self, hook: Callable[[BaseException | None], None]) -> None:
+        """Call ``hook(error_or_None)`` once when the connection has closed for good."""
+
+    # -- shared by both kinds
+
+    def _claim_reader(self) -> None:
+        """Record the current task as this connection's reader (one at a time)."""
+        task = asyncio.current_task()
+        owner = self._reader
+        if self._readers and owner is not None and owner is not task and not owner.done():
+            raise ConcurrencyError(
+                f"task {owner.get_name()!r} is already reading this connection with "
+                "'async for'; read it from one task only (hand messages on with a queue)"
+            )
+        self._reader = task
+        self._readers += 1
+
+    def _release_reader(self) -> None:
+        """Forget one claim of :meth:`_claim_reader` (an ``async for`` loop ended)."""
+        self._readers = max(0, self._readers - 1)
+        if not self._readers:
+            self._reader = None
 
     @property
     def input_format(self) -> m.AudioFormat:
@@ -512,677 +310,17 @@ class AgentConnection:
         """The agent audio format this session's Settings asked for (what iteration yields)."""
         return self.settings.output_format
 
-    @property
-    def ready(self) -> bool:
-        """True once ``SettingsApplied`` arrived and until the connection closes."""
-        return self._ready.is_set() and not self._closed.is_set()
-
-    @property
-    def closed(self) -> bool:
-        """True once the connection has closed (for whatever reason)."""
-        return self._closed.is_set()
-
-    async def start(self) -> None:
-        """Open the socket, send ``Settings`` and wait for ``SettingsApplied``.
-
-        Bounded by ``options.open_timeout``. Cancelling is safe: the socket is closed.
-
-        Raises:
-            AuthenticationError: 401/403 at the handshake.
-            DeepgramApiError: any other refused handshake.
-            SettingsRejected: the server answered ``Settings`` with ``Error``.
-            DeepgramConnectionError: the server could not be reached.
-            DeepgramTimeoutError: ``open_timeout`` ran out.
-        """
-        if self.options.record and self._rec is None:
-            self._rec = SessionRecorder(
-                str(self.options.record), audio=self.options.record_audio, url=self._url
-            )
-        try:
-            async with asyncio.timeout(self.options.open_timeout):
-                await self._open_socket()
-                await self._handshake()
-        except TimeoutError:
-            err = DeepgramTimeoutError(
-                f"the agent session did not become ready within {self.options.open_timeout} s "
-                f"({'no Welcome' if not self._welcome.is_set() else 'no SettingsApplied'} from "
-                f"{self._url}); raise open_timeout or check the server"
-            )
-            self.failed_start = err
-            await self._abort()
-            raise err from None
-        except BaseException as exc:
-            self.failed_start = exc
-            await self._abort()
-            raise
-
-    async def _open_socket(self) -> None:
-        parts = urlsplit(self._url)
-        if (
-            parts.scheme == "ws"
-            and not self.options.allow_insecure
-            and not _is_loopback(parts.hostname)
-        ):
-            raise DeepgramError(
-                f"refusing unencrypted ws:// to {parts.hostname!r}: use wss://, or pass "
-                "allow_insecure=True if you really mean it (only loopback is allowed by default)"
-            )
-        if self._session is None:
-            self._session = self._pool.acquire() if self._pool is not None else _new_session()
-        headers = {
-            "Authorization": self._auth_header,
-            "User-Agent": "deepgram-agent-python",
-            "x-deepgram-session-id": str(uuid.uuid4()),
-        }
-        headers.update(self.options.extra_headers)
-        try:
-            ws = await self._session.ws_connect(
-                self._url,
-                headers=headers,
-                autoping=True,
-                autoclose=True,
-                compress=0,
-                max_msg_size=self.options.max_message_size,
-                timeout=aiohttp.ClientWSTimeout(
-                    ws_receive=None, ws_close=self.options.close_timeout
-                ),
-                decode_text=False,
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            # Not chained: the aiohttp error's request_info holds our request headers.
-            headers_in: Mapping[str, str] = exc.headers or {}
-            detail = headers_in.get("dg-error") or exc.message or "handshake refused"
-            rid = headers_in.get("dg-request-id")
-            cls = AuthenticationError if exc.status in (401, 403) else DeepgramApiError
-            hint = (
-                "; check DEEPGRAM_API_KEY (or api_key=/access_token=)"
-                if cls is AuthenticationError
-                else ""
-            )
-            raise cls(f"{detail}{hint}", status=exc.status, request_id=rid) from None
-        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            if self._close_started:
-                raise ConnectionClosedOK(
-                    None, "", "closed by the application while connecting"
-                ) from None
-            raise DeepgramConnectionError(f"could not connect to {self._url}: {exc}") from exc
-        if self._close_started:
-            with contextlib.suppress(Exception):
-                await ws.close()
-            raise ConnectionClosedOK(None, "", "closed by the application while connecting")
-        self._ws = ws
-        self._receive = ws.receive
-        self._consumer_reads = False
-        self._handed_back = None
-        self._saw_close = False
-        self._socket_ended = asyncio.Event()
-        self._applied_on_socket = False
-        for open_hook in self._open_hooks:
-            try:
-                open_hook()
-            except Exception:
-                logger.exception("deepgram_agent: an open hook raised")
-        loop = asyncio.get_running_loop()
-        self._reader_task = loop.create_task(self._read_loop(ws), name="deepgram-agent-reader")
-        logger.debug("socket open to %s", self._url)
-
-    async def _handshake(
-        self, settings_json: bytes | None = None, *, resuming: bool = False
-    ) -> None:
-        ws = self._ws
-        assert ws is not None
-        waiter = asyncio.ensure_future(self._welcome.wait())
-        closed = asyncio.ensure_future(self._socket_ended.wait())
-        try:
-            await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            closed.cancel()
-        if self._close_started:
-            raise ConnectionClosedOK(None, "", "closed by the application while connecting")
-        if not self._welcome.is_set():
-            raise self._start_failure("the server closed before sending Welcome")
-        frame = settings_json or self._settings_json
-        await ws.send_frame(frame, WSMsgType.TEXT)
-        self._n_sent += 1
-        if self._rec is not None:
-            self._rec.text("out", frame)
-        ready = asyncio.ensure_future(self._ready.wait())
-        closed = asyncio.ensure_future(self._socket_ended.wait())
-        try:
-            await asyncio.wait({ready, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ready.cancel()
-            closed.cancel()
-        if self._start_error is not None:
-            raise self._start_error
-        if self._close_started:
-            raise ConnectionClosedOK(None, "", "closed by the application while connecting")
-        if not self._applied_on_socket:
-            raise self._start_failure("the server closed before SettingsApplied")
-        if self._socket_ended.is_set():
-            if resuming:
-                raise self._start_failure("the server closed right after SettingsApplied")
-            return  # ready, then dropped at once: the reader reports it (or reconnects)
-        if resuming:
-            self._reconnecting = False
-        await self._flush_pending()
-        if self.options.keepalive_interval:
-            self._keepalive_task = asyncio.get_running_loop().create_task(
-                self._keepalive_loop(self.options.keepalive_interval),
-                name="deepgram-agent-keepalive",
-            )
-
-    def _start_failure(self, what: str) -> BaseException:
-        if self._start_error is not None:
-            return self._start_error
-        err = self._final_error
-        detail = f"code {self.close_code}" + (
-            f", {self.close_reason!r}" if self.close_reason else ""
-        )
-        exc = ProtocolError(f"{what} ({detail})")
-        if err is not None:
-            exc.__cause__ = err
-        return exc
-
-    async def _abort(self) -> None:
-        # A session that never became ready need not wait long for the server's close frame.
-        with contextlib.suppress(Exception):
-            await self._close_once(graceful_timeout=min(0.5, self.options.close_timeout))
-
-    # ------------------------------------------------------------------ reader
-
-    def _take_close_frame(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> None:
-        self._saw_close = True
-        self.close_code = ws.close_code if ws.close_code is not None else msg.data
-        self.close_reason = msg.extra or ""
-
-    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
-        # No bound methods kept in locals: with many connections every parked reader's frame
-        # is walked by each full garbage collection.
-        receive = self._receive
-        queue = self._queue
-        TEXT = WSMsgType.TEXT
-        BINARY = WSMsgType.BINARY
-        # Hot path for the async consumer: append straight to the AsyncQueue's deque while it
-        # has room and nobody waits on it (the rest goes through put_nowait/put).
-        fast = type(queue) is AsyncQueue
-        items = queue._items if type(queue) is AsyncQueue else None
-        maxsize = queue._maxsize
-        loop = asyncio.get_running_loop()
-        error: BaseException | None = None
-        try:
-            while True:
-                if self._consumer_reads:
-                    # ``async for`` reads the socket itself (see __anext__): wait until the
-                    # socket comes back (its end, close, or a consumer busy elsewhere).
-                    park = self._park = loop.create_future()
-                    await park
-                    continue
-                msg = self._handed_back
-                if msg is not None:
-                    self._handed_back = None
-                else:
-                    msg = await receive()
-                kind = msg.type
-                # Decode, count, record and run the hooks: the same steps as the consumer's
-                # direct path in __anext__ (inlined in both: this is the hot path).
-                if kind is TEXT:
-                    data = msg.data
-                    try:
-                        item: Any = _fast_decode(data)
-                    except _DECODE_ERRORS:
-                        item = decode_server(data)  # Unhandled, with the reason
-                    self._n_msgs += 1
-                    if self._rec is not None:
-                        self._rec.text("in", data)
-                    handlers = self._hooks.get(type(item))
-                    if handlers is not None:
-                        for hook in handlers:
-                            self._run_hook(hook, item)
-                    if self._all_hooks:
-                        for hook in self._all_hooks:
-                            self._run_hook(hook, item)
-                elif kind is BINARY:
-                    item = msg.data
-                    self._n_audio_in += 1
-                    self._b_audio_in += len(item)
-                    if self._rec is not None:
-                        self._rec.audio("in", item)
-                    if self._all_hooks:
-                        for hook in self._all_hooks:
-                            self._run_hook(hook, item)
-                elif kind is WSMsgType.CLOSE:
-                    self._take_close_frame(ws, msg)
-                    continue
-                elif kind is WSMsgType.ERROR:
-                    error = msg.data if isinstance(msg.data, BaseException) else None
-                    break
-                else:  # CLOSED / CLOSING
-                    break
-                if fast:
-                    n = len(items)  # type: ignore[arg-type]
-                    getter = queue._getter  # type: ignore[union-attr]
-                    if getter is None:
-                        if n < maxsize:
-                            items.append(item)  # type: ignore[union-attr]
-                            if n >= queue.high_water:
-                                queue.high_water = n + 1
-                            continue
-                    elif self._pull_waiting and self._may_hand_over():
-                        # ``async for`` waits on the empty queue for this very item: hand it
-                        # over together with the socket, so from now on the consumer reads
-                        # frames itself, without a hop through this task and the queue (the
-                        # floor's path). Only then: a consumer that was woken but has not run
-                        # yet may have a full queue to drain first.
-                        self._consumer_reads = True
-                        _pull_watch(loop).add(self)
-                if not queue.put_nowait(item):
-                    if self._applied_on_socket and type(item) is not m.SettingsApplied:
-                        await queue.put(item)
-                    else:
-                        # Frames before SettingsApplied (Welcome, an Error) must not wait for
-                        # the consumer, or a (re)connect would depend on the app reading.
-                        queue.put_nowait(item, force=True)
-        except asyncio.CancelledError:
-            error = None
-            if not self._closing_by_us and not self._dropping_socket:
-                # Cancelled from outside (e.g. asyncio.run() ending while the connection is
-                # open): close the socket and our HTTP session on the way out.
-                self._closing_by_us = True
-                await self._close_quietly(ws)
-            raise
-        except Exception as exc:  # never expected; reported, not swallowed
-            logger.exception("deepgram_agent reader failed")
-            error = exc
-        finally:
-            if self._consumer_reads:
-                self._consumer_reads = False
-                _pull_watch(loop).discard(self)
-            self._park = None
-            self._finish_reader(ws, error, self._saw_close)
-
-    def _may_hand_over(self) -> bool:
-        # Only a settled session: while a (re)connect is in flight, Welcome, SettingsApplied
-        # and Reconnected reach the queue from elsewhere, and a consumer waiting on the socket
-        # would not see them.
-        rtask = self._reconnect_task
-        return self._applied_on_socket and (rtask is None or rtask.done())
-
-    def _give_socket_back(self) -> None:
-        """Return the socket to the reader task (``async for`` stopped reading it itself).
-
-        Deferred while the consumer is inside ``receive()``: it gives the socket back on its
-        way out of ``__anext__``.
-        """
-        if not self._consumer_reads:
-            return
-        if self._consumer_inside:
-            self._give_back_wanted = True
-            return
-        self._consumer_reads = False
-        self._give_back_wanted = False
-        watch = _pull_watches.get(asyncio.get_running_loop())
-        if watch is not None:
-            watch.discard(self)
-        park, self._park = self._park, None
-        if park is not None and not park.done():
-            park.set_result(None)
-
-    async def _close_quietly(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
-        with contextlib.suppress(BaseException):
-            async with asyncio.timeout(0.5):
-                await ws.close()
-        with contextlib.suppress(BaseException):
-            await self._release_session()
-
-    async def _release_session(self) -> None:
-        """Give back the HTTP session: close ours, return a pooled one, keep the caller's."""
-        session, self._session = self._session, None
-        if session is None or not self._owns_session:
-            return
-        if self._pool is not None:
-            await self._pool.release(session)
-        else:
-            await session.close()
-
-    def _run_hook(self, hook: _ConnHook, item: Any) -> None:
-        try:
-            hook(self, item)
-        except Exception:
-            logger.exception("deepgram_agent: a message hook raised; the stream goes on")
-
-    def _finish_reader(
-        self,
-        ws: aiohttp.ClientWebSocketResponse[bool],
-        error: BaseException | None,
-        saw_close: bool,
-    ) -> None:
-        self._socket_ended.set()
-        if self._reconnecting and not self._closing_by_us:
-            return  # a failed reconnect attempt: the reconnect loop decides what comes next
-        if self.close_code is None:
-            self.close_code = ws.close_code
-        exc_cause = error or ws.exception()
-        code = self.close_code
-        if self._closing_by_us or (saw_close and code in _NORMAL_CLOSE_CODES):
-            end_error: BaseException | None = None
-            self._final_error = None
-        else:
-            if not saw_close or code is None:
-                code = 1006
-                self.close_code = 1006
-            reason = self.close_reason
-            detail = "the connection was lost" if not saw_close else "the server closed the session"
-            err = ConnectionClosedError(code, reason, detail)
-            if exc_cause is not None:
-                err.__cause__ = exc_cause
-            end_error = err
-            self._final_error = err
-        if self._should_reconnect(end_error):
-            self._begin_reconnect(end_error)
-            return
-        self._end(end_error)
-
-    def _end(self, end_error: BaseException | None) -> None:
-        if self._rec is not None:
-            self._rec.close()
-        self._closed.set()
-        self._queue.end(End(end_error))
-        for hook in self._close_hooks:
-            try:
-                hook(end_error)
-            except Exception:
-                logger.exception("deepgram_agent: a close hook raised")
-        if self._keepalive_task is not None:
-            self._keepalive_task.cancel()
-
-    # ------------------------------------------------------------------ reconnect with context
-
-    def _should_reconnect(self, end_error: BaseException | None) -> bool:
-        policy = self.options.reconnect_policy
-        if policy is None or self._closing_by_us or not self._ready.is_set():
-            return False
-        code = self._last_error_code
-        if end_error is None:
-            # A normal close: only after a server Error that says "come back".
-            return code is not None and policy.reconnects_after(code)
-        return policy.reconnects_after(code)
-
-    def _begin_reconnect(self, cause: BaseException | None) -> None:
-        self._reconnecting = True
-        self._direct = False
-        self._ready.clear()
-        self._welcome.clear()
-        if self._keepalive_task is not None:
-            self._keepalive_task.cancel()
-        # Calls the old session asked for are never answered on the new one; if the new
-        # session wants them, it asks again (with new ids).
-        self._stale_calls.update(self._pending_calls)
-        self._pending_calls.clear()
-        # Injections the dead session never acknowledged go out again, first, in order.
-        if self._recorder is not None:
-            resend = self._recorder.take_unacked()
-            self._resent = [_frame_type(f) for f in resend]
-            for frame in reversed(resend):
-                self._pending.appendleft((False, frame))
-        what = f"server Error {self._last_error_code}" if cause is None else str(cause)
-        logger.warning("deepgram_agent: session lost (%s); reconnecting", what)
-        self._reconnect_task = asyncio.get_running_loop().create_task(
-            self._reconnect_loop(what, cause), name="deepgram-agent-reconnect"
-        )
-
-    async def _reconnect_loop(self, what: str, cause: BaseException | None) -> None:
-        policy = self.options.reconnect_policy
-        assert policy is not None
-        started = time.monotonic()
-        attempt = 0
-        last: BaseException | None = cause
-        while True:
-            attempt += 1
-            if attempt > policy.max_attempts or time.monotonic() - started > policy.max_total_time:
-                self._give_up(attempt - 1, last, what)
-                return
-            delay = policy.delay(attempt)
-            self._queue.put_nowait(
-                m.Reconnecting(attempt=attempt, delay=delay, cause=what), force=True
-            )
-            await asyncio.sleep(delay)
-            if self._closing_by_us:
-                return
-            resume = self._resume_settings()
-            self._last_error_code = None
-            self._start_error = None
-            self.close_code = None
-            self.close_reason = ""
-            try:
-                async with asyncio.timeout(self.options.open_timeout):
-                    await self._open_socket()
-                    await self._handshake(resume, resuming=True)
-            except (AuthenticationError, SettingsRejected) as exc:
-                self._give_up(attempt, exc, what)
-                return
-            except (DeepgramError, TimeoutError, OSError, aiohttp.ClientError) as exc:
-                if self._reconnect_task is not asyncio.current_task() or self._closing_by_us:
-                    return  # closed meanwhile, or a newer outage took over
-                last = exc
-                what = f"reconnect attempt {attempt} failed: {exc or type(exc).__name__}"
-                self._welcome.clear()
-                self._ready.clear()
-                await self._drop_socket()
-                continue
-            self._n_reconnects += 1
-            items = len(self._recorder.items) if self._recorder is not None else 0
-            logger.info("deepgram_agent: reconnected after %d attempt(s)", attempt)
-            self._queue.put_nowait(
-                m.Reconnected(
-                    attempt=attempt,
-                    request_id=self.request_id,
-                    downtime=time.monotonic() - started,
-                    context_items=items,
-                    resent=self._resent,
-                ),
-                force=True,
-            )
-            return
-
-    def _resume_settings(self) -> bytes:
-        if self._recorder is None:
-            return self._settings_json
-        wire = msgspec.json.decode(self._settings_json)
-        return encode(self._recorder.resume_settings(wire))
-
-    async def _drop_socket(self) -> None:
-        ws, reader = self._ws, self._reader_task
-        if ws is not None and not ws.closed:
-            with contextlib.suppress(BaseException):
-                async with asyncio.timeout(1.0):
-                    await ws.close()
-        self._give_socket_back()
-        if reader is not None and not reader.done():
-            self._dropping_socket = True
-            try:
-                reader.cancel()
-                await asyncio.wait({reader}, timeout=1.0)
-            finally:
-                self._dropping_socket = False
-
-    def _give_up(self, attempts: int, last: BaseException | None, what: str) -> None:
-        unsent = [
-            "audio" if is_audio else (msgspec.json.decode(p).get("type", "?") if p else "?")
-            for is_audio, p in self._pending
-        ]
-        names = [u for u in unsent if u != "audio"]
-        n_audio = len(unsent) - len(names)
-        detail = f"reconnecting gave up after {attempts} attempt(s) ({what})"
-        if unsent:
-            detail += f"; not sent: {', '.join(names) or 'no messages'}"
-            detail += f" and {n_audio} audio chunk(s)" if n_audio else ""
-        err = ConnectionClosedError(self.close_code or 1006, self.close_reason, detail)
-        err.unsent = names  # type: ignore[attr-defined]
-        if last is not None:
-            err.__cause__ = last
-        self._final_error = err
-        self._pending.clear()
-        self._pending_audio_bytes = 0
-        self._reconnecting = False
-        logger.error("deepgram_agent: %s", detail)
-        self._end(err)
-        if self._owns_session and self._session is not None:
-            task = asyncio.get_running_loop().create_task(self._release_session())
-            self._bg_tasks.add(task)
-            task.add_done_callback(self._bg_tasks.discard)
-
-    # The reader calls these for the handshake and function-call bookkeeping.
-    def _on_welcome(self, msg: m.Welcome) -> None:
-        self.request_id = msg.request_id or None
-        self._welcome.set()
-
-    def _on_settings_applied(self, msg: m.SettingsApplied) -> None:
-        self._applied_on_socket = True
-        self._ready.set()
-
-    def _on_error(self, msg: m.Error) -> None:
-        self._last_error_code = msg.code or None
-        if not self._ready.is_set() and self._start_error is None:
-            self._start_error = SettingsRejected(
-                msg.description or "the server rejected the Settings",
-                code=msg.code or None,
-                request_id=self.request_id,
-            )
-            self._ready.set()
-
-    def _on_function_call_request(self, msg: m.FunctionCallRequest) -> None:
-        for item in msg.functions:
-            if item.client_side and item.id:
-                self._pending_calls[item.id] = item.name
-
-    def _on_function_call_cancelled(self, msg: m.FunctionCallCancelled) -> None:
-        for item in msg.functions:
-            self._pending_calls.pop(item.id, None)
-
-    def _on_unhandled(self, msg: m.Unhandled) -> None:
-        self._n_unhandled += 1
-        if msg.reason is not None:
-            logger.warning(
-                "deepgram_agent: undecodable %s frame from the server (%s); delivered as Unhandled",
-                msg.message_type or "text",
-                msg.reason[:200],
-            )
-
-    def add_hook(self, message_type: type | None, hook: Hook) -> None:
-        """Call ``hook(msg)`` in the reader for every message of ``message_type``.
-
-        ``None`` means every item, audio ``bytes`` included. Hooks run in arrival order before
-        the consumer gets the message, in the reader task or in the iterating task; they must be
-        quick and must not block (start a task for real work). A hook that raises is logged;
-        the stream goes on.
-        """
-
-        def call(conn: AgentConnection, msg: Any) -> None:
-            hook(msg)
-
-        if message_type is None:
-            self._all_hooks = (*self._all_hooks, call)
-        else:
-            if self._hooks is _CORE_HOOKS:
-                self._hooks = dict(_CORE_HOOKS)
-            self._hooks[message_type] = (*self._hooks.get(message_type, ()), call)
-
-    def add_open_hook(self, hook: Callable[[], object]) -> None:
-        """Call ``hook()`` once the socket is open, before any message is read."""
-        self._open_hooks = (*self._open_hooks, hook)
-
-    def add_close_hook(self, hook: Callable[[BaseException | None], None]) -> None:
-        """Call ``hook(error_or_None)`` once when the connection has closed."""
-        self._close_hooks = (*self._close_hooks, hook)
-
-    # ------------------------------------------------------------------ receiving
-
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
-        return self
+        return _Reading(self)
 
-    async def __anext__(self) -> AgentEvent:
-        items = self._items
-        if items:  # a message is waiting (inlined AsyncQueue.get_nowait)
-            item = items.popleft()
-            if self._queue._putters:
-                self._queue._wake_putter()  # type: ignore[union-attr]
-            return item  # type: ignore[no-any-return]
-        if self._consumer_reads and not self._consumer_inside:
-            # The reader task handed us the socket: read it here, like a bare aiohttp loop
-            # (the same steps as _read_loop's, inlined in both: this is the hot path).
-            self._consumer_inside = True
-            try:
-                while True:
-                    try:
-                        msg = await self._receive()
-                    except asyncio.CancelledError:
-                        _undo_cancelled_receive(self._ws)
-                        raise
-                    kind = msg.type
-                    if kind is _TEXT:
-                        data = msg.data
-                        try:
-                            item = _fast_decode(data)
-                        except _DECODE_ERRORS:
-                            item = decode_server(data)
-                        self._n_msgs += 1
-                        if self._rec is not None:
-                            self._rec.text("in", data)
-                        handlers = self._hooks.get(type(item))
-                        if handlers is not None:
-                            for hook in handlers:
-                                self._run_hook(hook, item)
-                        if self._all_hooks:
-                            for hook in self._all_hooks:
-                                self._run_hook(hook, item)
-                        return item  # type: ignore[no-any-return]
-                    if kind is _BINARY:
-                        data = msg.data
-                        self._n_audio_in += 1
-                        self._b_audio_in += len(data)
-                        if self._rec is not None:
-                            self._rec.audio("in", data)
-                        if self._all_hooks:
-                            for hook in self._all_hooks:
-                                self._run_hook(hook, data)
-                        return data  # type: ignore[no-any-return]
-                    if kind is _CLOSE:
-                        self._take_close_frame(self._ws, msg)  # type: ignore[arg-type]
-                        continue
-                    # The end of the socket (closed, closing, error): the reader task decides
-                    # what comes next (the end of the stream, or a reconnect).
-                    self._handed_back = msg
-                    self._give_back_wanted = True
-                    break
-            finally:
-                self._consumer_inside = False
-                if self._give_back_wanted:
-                    self._give_socket_back()
-        elif self._consumer_reads:
-            raise ConcurrencyError(
-                "another task is already reading this connection; use one reader "
-                "(one 'async for' loop) per connection"
-            )
-        return await self._next_queued()
+    def __anext__(self) -> Coroutine[Any, Any, AgentEvent]:
+        return self._next()
 
-    async def _next_queued(self) -> AgentEvent:
-        queue = self._queue
-        if type(queue) is not AsyncQueue:
-            raise ConcurrencyError("this connection is read through its blocking facade")
-        item = queue.get_nowait()
-        if item is None:
-            self._pull_waiting = True
-            try:
-                item = await queue.get()
-            finally:
-                self._pull_waiting = False
-        if type(item) is End:
-            if item.error is not None:
-                raise item.error
-            raise StopAsyncIteration
-        return item  # type: ignore[return-value]
+    def __iter__(self) -> Any:
+        raise TypeError(
+            "this is an async connection: iterate it with 'async for msg in conn', or open a "
+            "blocking one with 'with client.agent.connect_sync(settings) as conn: for msg in conn'"
+        )
 
     async def recv(self, timeout: float | None = None) -> AgentEvent:
         """Return the next message, ``Unhandled`` frame or audio chunk.
@@ -1199,156 +337,17 @@ class AgentConnection:
         """
         try:
             async with asyncio.timeout(timeout):
-                return await self.__anext__()
+                return await self._next()
         except StopAsyncIteration:
             raise ConnectionClosedOK(self.close_code, self.close_reason) from None
         except TimeoutError:
             raise DeepgramTimeoutError(f"no message within {timeout} s") from None
 
-    # ------------------------------------------------------------------ sending
-
-    def _check_open(self) -> aiohttp.ClientWebSocketResponse[bool]:
-        ws = self._ws
-        if ws is None or self._closed.is_set() or ws.closed:
-            if self._final_error is not None:
-                raise ConnectionClosedError(
-                    self.close_code, self.close_reason, "cannot send: the connection is closed"
-                ) from self._final_error
-            raise ConnectionClosedOK(
-                self.close_code, self.close_reason, "cannot send: the connection is closed"
-            )
-        return ws
-
-    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
-        """Send one chunk of user audio (in the ``audio.input`` format) as a binary frame.
-
-        Empty chunks are skipped (the protocol forbids empty binary frames). Audio sent before
-        ``SettingsApplied`` is held (up to ``max_pending_audio_bytes``, oldest dropped first)
-        and sent right after it.
-
-        Raises:
-            ConnectionClosed: the connection is closed.
-        """
-        if not data:
-            return
-        if not self._direct:
-            self._hold(True, bytes(data))
-            return
-        ws = self._check_open()
-        try:
-            await ws.send_frame(data, WSMsgType.BINARY)  # type: ignore[arg-type]
-        except (ConnectionError, aiohttp.ClientError) as exc:
-            raise self._send_failed(exc) from exc
-        self._n_audio_out += 1
-        self._b_audio_out += len(data)
-        if self._rec is not None:
-            self._rec.audio("out", data)
-
-    def _send_failed(self, exc: BaseException) -> BaseException:
-        return ConnectionClosedError(
-            self.close_code or 1006, self.close_reason, f"send failed: {exc}"
-        )
-
-    def _pending_audio_limit(self) -> int:
-        policy = self.options.reconnect_policy
-        if self._reconnecting and policy is not None:
-            from .options import input_format
-
-            encoding, rate = input_format(self.settings)
-            width = {"mulaw": 1, "alaw": 1, "linear32": 4}.get(encoding, 2)
-            return int(policy.buffer_seconds * rate * width)
-        return self.options.max_pending_audio_bytes
-
-    def _hold(self, is_audio: bool, payload: bytes) -> None:
-        if self._closed.is_set():
-            self._check_open()
-        policy = self.options.reconnect_policy
-        if not is_audio and self._reconnecting and policy is not None:
-            queued = sum(1 for a, _ in self._pending if not a)
-            if queued >= policy.max_queued_messages:
-                raise ConnectionClosedError(
-                    1006,
-                    "",
-                    f"reconnecting: {queued} messages already wait to be sent "
-                    f"(max_queued_messages); this one was not queued",
-                )
-        self._pending.append((is_audio, payload))
-        if is_audio:
-            self._pending_audio_bytes += len(payload)
-            limit = self._pending_audio_limit()
-            while self._pending_audio_bytes > limit:
-                for i, (audio, chunk) in enumerate(self._pending):
-                    if audio:
-                        del self._pending[i]
-                        self._pending_audio_bytes -= len(chunk)
-                        self._dropped_before_ready += 1
-                        break
-                else:  # pragma: no cover - only control frames left
-                    break
-
-    async def _flush_pending(self) -> None:
-        """Send everything held, in order, then let sends go straight to the socket.
-
-        Sends made while this runs are appended to the held queue and flushed by this same
-        loop, so nothing overtakes what was held.
-        """
-        ws = self._check_open()
-        while self._pending:
-            is_audio, payload = self._pending.popleft()
-            try:
-                await ws.send_frame(payload, WSMsgType.BINARY if is_audio else WSMsgType.TEXT)
-            except (ConnectionError, aiohttp.ClientError) as exc:
-                self._pending.appendleft((is_audio, payload))
-                raise self._send_failed(exc) from exc
-            if is_audio:
-                self._pending_audio_bytes -= len(payload)
-                self._n_audio_out += 1
-                self._b_audio_out += len(payload)
-            else:
-                self._n_sent += 1
-                if self._recorder is not None and payload.startswith(b'{"type":"Inject'):
-                    self._recorder.on_sent_injection(payload)
-            if self._rec is not None:
-                if is_audio:
-                    self._rec.audio("out", payload)
-                else:
-                    self._rec.text("out", payload)
-        self._direct = True
-
-    async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
-        """Send a JSON text frame exactly as given, with no validation (escape hatch).
-
-        Use it to reach server features this SDK does not model yet. A mapping is encoded as
-        JSON; ``str``/``bytes`` are sent verbatim.
-        """
-        if isinstance(payload, Mapping):
-            data = encode(dict(payload))
-        elif isinstance(payload, str):
-            data = payload.encode()
-        else:
-            data = bytes(payload)
-        await self._send_text(data)
-
-    async def _send_text(self, data: bytes) -> None:
-        if not self._direct:
-            self._hold(False, data)
-            return
-        ws = self._check_open()
-        try:
-            await ws.send_frame(data, WSMsgType.TEXT)
-        except (ConnectionError, aiohttp.ClientError) as exc:
-            raise self._send_failed(exc) from exc
-        self._n_sent += 1
-        if self._rec is not None:
-            self._rec.text("out", data)
-        if self._recorder is not None and data.startswith(b'{"type":"Inject'):
-            self._recorder.on_sent_injection(data)
-
     async def send(self, message: Any) -> None:
         """Validate and send any client message.
 
-        Accepts a ``deepgram_agent.messages`` struct, one of the seed's option objects
-        (``UpdatePromptOptions``, ``FunctionCallResponse``, ...) or a plain dict. A
+        Accepts a ``deepgram_agent.messages`` struct, one of the classic option objects
+        (``UpdatePromptOptions``, ``FunctionCallResponse``, ...), a plain dict or JSON text. A
         ``FunctionCallResponse`` without an id gets the id of the oldest pending request for
         that function name.
 
@@ -1356,84 +355,29 @@ class AgentConnection:
             SettingsError: the message is invalid (names the JSON path).
             TypeError: not a message.
             ConnectionClosed: the connection is closed.
+            DeepgramTimeoutError: the server did not read for ``send_timeout`` seconds.
         """
-        from .options import coerce_client_message
-
-        msg = coerce_client_message(message)
-        if isinstance(msg, m.Settings):
-            raise DeepgramApiError(
-                "Settings can only be sent once, when connecting (the server answers a second "
-                "one with SETTINGS_ALREADY_APPLIED); open a new connection to change them "
-                "wholesale, or use update_prompt/update_speak/update_think/update_listen",
-                code="SETTINGS_ALREADY_APPLIED",
-            )
-        if isinstance(msg, m.FunctionCallResponse):
-            completed = self._complete_function_response(msg)
-            if completed is None:
-                return
-            msg = completed
-        elif self._recorder is not None:
-            self._recorder.on_update(msg)
-        await self._send_text(encode(msg))
-
-    def _complete_function_response(
-        self, msg: m.FunctionCallResponse
-    ) -> m.FunctionCallResponse | None:
-        if isinstance(msg.id, str) and msg.id in self._stale_calls:
-            self._stale_calls.discard(msg.id)
-            self._n_stale_responses += 1
-            logger.warning(
-                "deepgram_agent: not sending the response to call %s (%s): it was asked by a "
-                "session that has since been replaced; the new session asks again if it needs it",
-                msg.id,
-                msg.name,
-            )
-            return None
-        if isinstance(msg.id, str) and msg.id:
-            self._pending_calls.pop(msg.id, None)
-            return msg
-        for call_id, name in self._pending_calls.items():
-            if name == msg.name:
-                del self._pending_calls[call_id]
-                return m.FunctionCallResponse(id=call_id, name=msg.name, content=msg.content)
-        raise DeepgramError(
-            f"no pending FunctionCallRequest for function {msg.name!r}, so the response has no "
-            "id to answer; pass id=<the request's functions[i].id>"
-        )
+        await self._send_message(prepare_message(message))
 
     async def update_prompt(self, prompt: str) -> None:
         """Send ``UpdatePrompt``; the server answers ``PromptUpdated``."""
-        await self.send(m.UpdatePrompt(prompt=prompt))
+        await self._send_message(m.UpdatePrompt(prompt=_text(prompt, "prompt")))
 
     async def update_speak(self, speak: Any) -> None:
         """Send ``UpdateSpeak`` (a ``Speak`` option, ``messages.SpeakSettings``, a list, or a dict)."""
-        from .options import UpdateSpeakOptions
-
-        await self.send(
-            speak if isinstance(speak, UpdateSpeakOptions) else UpdateSpeakOptions(speak=speak)
-        )
+        await self._send_message(prepare_update("UpdateSpeak", "speak", speak))
 
     async def update_think(self, think: Any) -> None:
         """Send ``UpdateThink`` (a ``Think`` option, ``messages.ThinkSettings``, a list, or a dict)."""
-        from .options import UpdateThinkOptions
-
-        await self.send(
-            think if isinstance(think, UpdateThinkOptions) else UpdateThinkOptions(think=think)
-        )
+        await self._send_message(prepare_update("UpdateThink", "think", think))
 
     async def update_listen(self, listen: Any) -> None:
         """Send ``UpdateListen`` (a ``Listen`` option, ``messages.ListenSettings`` or a dict)."""
-        from .options import UpdateListenOptions
-
-        await self.send(
-            listen
-            if isinstance(listen, UpdateListenOptions)
-            else UpdateListenOptions(listen=listen)
-        )
+        await self._send_message(prepare_update("UpdateListen", "listen", listen))
 
     async def inject_user_message(self, content: str) -> None:
         """Send ``InjectUserMessage``: the agent acts as if the user said ``content``."""
-        await self.send(m.InjectUserMessage(content=content))
+        await self._send_message(m.InjectUserMessage(content=_text(content, "content")))
 
     async def inject_agent_message(self, message: str, *, behavior: str | None = None) -> None:
         """Send ``InjectAgentMessage``: the agent says ``message`` verbatim.
@@ -1442,12 +386,10 @@ class AgentConnection:
             message: the text to speak.
             behavior: ``"default"``, ``"queue"`` or ``"interrupt"`` (server default when omitted).
         """
-        if behavior is None:
-            await self.send(m.InjectAgentMessage(message=message))
-        else:  # validated: anything but default/queue/interrupt is a SettingsError
-            await self.send(
-                {"type": "InjectAgentMessage", "message": message, "behavior": behavior}
-            )
+        data: dict[str, Any] = {"type": "InjectAgentMessage", "message": _text(message, "message")}
+        if behavior is not None:
+            data["behavior"] = behavior
+        await self.send(data)
 
     async def send_function_call_response(
         self,
@@ -1459,8 +401,8 @@ class AgentConnection:
     ) -> None:
         """Answer a client-side function call with ``FunctionCallResponse {id, name, content}``.
 
-        Pass either a response object (``FunctionCallResponse`` option or message) or the
-        keywords. ``content`` that is not a string is sent as JSON text.
+        Pass either a response object (``FunctionCallResponse``) or the keywords. ``content``
+        that is not a string is sent as JSON text.
         """
         if response is None:
             if name is None:
@@ -1473,31 +415,968 @@ class AgentConnection:
             )
         await self.send(response)
 
-    async def keep_alive(self) -> None:
-        """Send ``KeepAlive`` now (automatic keepalive makes this rarely necessary)."""
-        await self._send_text(_KEEPALIVE_FRAME)
-        self._n_keepalive += 1
-
     async def force_end_turn(self) -> None:
         """Send ``ForceEndTurn``: end the current user turn now (Flux listen only)."""
-        await self.send(m.ForceEndTurn())
+        await self._send_message(m.ForceEndTurn())
 
-    async def _keepalive_loop(self, interval: float) -> None:
-        period = interval / 2
-        last = (self._n_sent, self._n_audio_out)
+    async def __aenter__(self) -> AgentConnection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
+class _Reading:
+    """One ``async for`` over a connection: it claims the connection for its task while alive.
+
+    A second task that starts reading while another task's loop is still running gets a
+    ``ConcurrencyError`` at once, instead of silently taking every other message.
+    """
+
+    __slots__ = ("_conn", "_next")
+
+    def __init__(self, conn: AgentConnection) -> None:
+        conn._claim_reader()
+        self._conn = conn
+        self._next = conn._next
+
+    def __aiter__(self) -> _Reading:
+        return self
+
+    def __anext__(self) -> Coroutine[Any, Any, AgentEvent]:
+        return self._next()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn._release_reader()
+
+
+# ---------------------------------------------------------------------- pull mode
+
+
+class _PullMode:
+    """Lets ``async for`` read the socket itself while it keeps up with it.
+
+    The reader task reads the socket until the ``async for`` consumer waits on the empty queue
+    for the very item the reader has just decoded; then it hands that item and the socket to
+    the consumer and parks. From then on ``_next()`` calls ``ws.receive()`` itself: one task,
+    no queue, what a bare aiohttp loop costs. The reader takes the socket back (``give_back``):
+
+    * when the socket ends (the consumer hands it the terminal message);
+    * on close (the reader, not the consumer, ends the stream);
+    * when :class:`_PullWatch` finds the consumer suspended anywhere but in ``receive()``:
+      its loop body is busy, or it left the loop. Frames behind it would otherwise wait
+      unread, and so would their hooks (function tools, history, the end of the session).
+    """
+
+    __slots__ = ("active", "give_back_wanted", "handed_back", "inside", "park", "waiting")
+
+    def __init__(self) -> None:
+        self.active = False  # the consumer reads the socket
+        self.inside = False  # the consumer is inside ws.receive()
+        self.waiting = False  # the consumer waits on the empty queue
+        self.give_back_wanted = False
+        self.park: asyncio.Future[None] | None = None  # the parked reader's wake-up
+        self.handed_back: Any = None  # a socket-ending message the consumer read
+
+    def give_back(self, conn: SocketConnection) -> None:
+        """Return the socket to the reader task (deferred while the consumer is inside
+        ``receive()``: it gives the socket back on its way out)."""
+        if not self.active:
+            return
+        if self.inside:
+            self.give_back_wanted = True
+            return
+        self.active = False
+        self.give_back_wanted = False
+        _pull_watch(asyncio.get_running_loop()).discard(conn)
+        park, self.park = self.park, None
+        if park is not None and not park.done():
+            park.set_result(None)
+
+
+class _PullWatch:
+    """One timer per event loop that gives the socket back to every idle ``async for``."""
+
+    PERIOD = 0.05
+
+    def __init__(self) -> None:
+        self._conns: set[SocketConnection] = set()
+        self._ticking = False
+
+    def add(self, conn: SocketConnection) -> None:
+        self._conns.add(conn)
+        if not self._ticking:
+            self._ticking = True
+            asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
+
+    def discard(self, conn: SocketConnection) -> None:
+        self._conns.discard(conn)
+
+    def _tick(self) -> None:
+        self._ticking = False
+        conns = self._conns
+        for conn in list(conns):
+            pull = conn._pull
+            if pull is None or not pull.active:
+                conns.discard(conn)
+            elif not pull.inside:
+                pull.give_back(conn)
+        if conns:
+            self._ticking = True
+            asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
+
+
+_pull_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PullWatch] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _pull_watch(loop: asyncio.AbstractEventLoop) -> _PullWatch:
+    watch = _pull_watches.get(loop)
+    if watch is None:
+        watch = _pull_watches[loop] = _PullWatch()
+    return watch
+
+
+# ---------------------------------------------------------------------- keepalive
+
+
+class _KeepaliveClock:
+    """One timer per event loop that sends ``KeepAlive`` for every connection that has sent
+    nothing for its ``keepalive_interval`` (docs/protocol.md 3 rule 4).
+
+    A connection that streams audio never gets one; a push-to-talk app never hits the server's
+    idle timeout. One timer instead of a task per connection: with a thousand connections the
+    garbage collector has a thousand fewer tasks to walk.
+    """
+
+    PERIOD = 0.5
+
+    def __init__(self) -> None:
+        self._conns: dict[SocketConnection, list[float]] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._period = self.PERIOD
+
+    def add(self, conn: SocketConnection) -> None:
+        self._conns[conn] = [_sent(conn._proto), time.monotonic()]
+        interval = conn.options.keepalive_interval or self.PERIOD
+        if interval / 2 < self._period:  # checked at least twice per interval
+            self._period = max(0.01, interval / 2)
+            if self._handle is not None:
+                self._handle.cancel()
+                self._handle = None
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(self._period, self._tick)
+
+    def discard(self, conn: SocketConnection) -> None:
+        self._conns.pop(conn, None)
+        if not self._conns and self._handle is not None:
+            # Nothing left to watch: drop the timer (it refers to the loop, which this clock
+            # must not keep alive).
+            self._handle.cancel()
+            self._handle = None
+            self._period = self.PERIOD
+
+    def _tick(self) -> None:
+        self._handle = None
+        now = time.monotonic()
+        for conn, seen in list(self._conns.items()):
+            proto = conn._proto
+            proto.refresh_logging()
+            sent = _sent(proto)
+            if sent != seen[0]:
+                seen[0], seen[1] = sent, now
+                continue
+            interval = conn.options.keepalive_interval
+            if interval and now - seen[1] >= interval:
+                seen[1] = now
+                conn._spawn(conn._send_keepalive())
+        if self._conns:
+            self._handle = asyncio.get_running_loop().call_later(self._period, self._tick)
+        else:
+            self._period = self.PERIOD
+
+
+def _sent(proto: AgentProtocol) -> float:
+    return proto.messages_sent + proto.audio_frames_sent
+
+
+_keepalive_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _KeepaliveClock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _keepalive_clock(loop: asyncio.AbstractEventLoop) -> _KeepaliveClock:
+    clock = _keepalive_clocks.get(loop)
+    if clock is None:
+        clock = _keepalive_clocks[loop] = _KeepaliveClock()
+    return clock
+
+
+# ---------------------------------------------------------------------- writing
+
+
+class _FinishWrite:
+    """Finishes an aiohttp ``send_frame`` that suspended in flow control, in a task of ours.
+
+    aiohttp waits for the server to read (its "drain") on one future shared by every send of
+    the socket; cancelling a caller that waits on it would cancel that shared future and
+    corrupt every later send. So the caller's coroutine never waits on it: it waits on this
+    task, behind ``asyncio.shield``.
+    """
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], first: Any) -> None:
+        self._coro = coro
+        self._first = first
+
+    def __await__(self) -> Any:
         try:
-            while not self._closed.is_set():
-                await asyncio.sleep(period)
-                now = (self._n_sent, self._n_audio_out)
-                if now == last:
-                    try:
-                        await self.keep_alive()
-                    except DeepgramError:
-                        return
-                    now = (self._n_sent, self._n_audio_out)
-                last = now
+            yield self._first
+        except BaseException:
+            self._coro.close()
+            raise
+        return (yield from self._coro.__await__())
+
+
+async def _finish_write(coro: Coroutine[Any, Any, None], first: Any) -> None:
+    await _FinishWrite(coro, first)
+
+
+# ---------------------------------------------------------------------- one socket
+
+
+class SocketConnection(AgentConnection):
+    """One Voice Agent socket, used once: open, handshake, read, write, close.
+
+    Built by the client (``client.agent.connect``); not reused after it closes (a resumed
+    session opens a new one).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_auth",
+        "_close_hooks",
+        "_close_task",
+        "_closed",
+        "_closed_waiters",
+        "_closing_by_us",
+        "_direct",
+        "_end_error",
+        "_handshaking",
+        "_items",
+        "_open_hooks",
+        "_owner",
+        "_owns_session",
+        "_phase_waiter",
+        "_pool",
+        "_proto",
+        "_pull",
+        "_queue",
+        "_reader_task",
+        "_receive",
+        "_receive_cancelled",
+        "_recorder",
+        "_resumed",
+        "_session",
+        "_stuck",
+        "_tasks",
+        "_url",
+        "_ws",
+        "failed_start",
+        "options",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        credentials: Credentials,
+        prepared: PreparedSettings,
+        options: ConnectOptions | None = None,
+        session: aiohttp.ClientSession | None = None,
+        pool: HttpSessionPool | None = None,
+        queue: AnyQueue | None = None,
+        owner: SocketOwner | None = None,
+        protocol: AgentProtocol | None = None,
+        recorder: FrameRecorder | None = None,
+        resumed: bool = False,
+    ) -> None:
+        self._url = url
+        self._auth = credentials
+        self.settings = prepared.typed
+        self.options = options or ConnectOptions()
+        self._session = session
+        self._owns_session = session is None
+        self._pool = pool
+        queue = queue if queue is not None else AsyncQueue(self.options.max_queue)
+        self._queue: AnyQueue = queue
+        self._items = queue.items if type(queue) is AsyncQueue else None
+        # Pull mode only serves an async consumer.
+        self._pull = _PullMode() if self._items is not None else None
+        self._owner = owner
+        # Until SettingsApplied is queued, the handshake messages (Welcome, SettingsApplied, a
+        # rejecting Error: a few per socket) are queued even when the queue is full, so that
+        # opening or resuming never waits for the application to read. Everything else is
+        # bounded by max_queue in every phase.
+        self._handshaking = True
+        self._resumed = resumed
+        self._proto = protocol or AgentProtocol(
+            prepared.frame, max_held_audio=self.options.max_pending_audio_bytes
+        )
+        self._proto.on_phase = self._on_phase
+        self._recorder = recorder
+        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
+        self._receive: Any = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._phase_waiter: asyncio.Future[None] | None = None
+        self._direct = False  # sends go straight to the socket (ready, nothing held)
+        self._stuck: asyncio.Task[None] | None = None  # a send waiting for the server to read
+        self._receive_cancelled = False
+        self._closed = False
+        self._closed_waiters: list[asyncio.Future[None]] | None = None
+        self._closing_by_us = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._end_error: BaseException | None = None
+        self._open_hooks: tuple[Callable[[], object], ...] = ()
+        self._close_hooks: tuple[Callable[[BaseException | None], None], ...] = ()
+        self._tasks: set[asyncio.Task[Any]] | None = None
+        self._reader: Any = None  # the task reading through async for
+        self._readers = 0
+        self.failed_start: BaseException | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else self._proto.phase.name.lower()
+        return f"<SocketConnection {state} url={self._url!r} request_id={self.request_id!r}>"
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def protocol(self) -> AgentProtocol:
+        """The session state of this socket (phase, pending calls, counters)."""
+        return self._proto
+
+    @property
+    def request_id(self) -> str | None:
+        return self._proto.request_id
+
+    @property
+    def ready(self) -> bool:
+        return self._proto.phase is Phase.READY and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def close_code(self) -> int | None:
+        return self._proto.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self._proto.close_reason
+
+    @property
+    def reading_directly(self) -> bool:
+        """Whether ``async for`` reads the socket itself right now (see :class:`_PullMode`)."""
+        return self._pull is not None and self._pull.active
+
+    @property
+    def end_error(self) -> BaseException | None:
+        """Why the socket ended abnormally (``None`` while open or after a normal close)."""
+        return self._end_error
+
+    @property
+    def pending_function_calls(self) -> dict[str, str]:
+        return self._proto.pending.as_dict()
+
+    def add_hook(self, message_type: type | None, hook: Hook) -> None:
+        self._proto.add_hook(message_type, hook)
+
+    def add_open_hook(self, hook: Callable[[], object]) -> None:
+        self._open_hooks = (*self._open_hooks, hook)
+
+    def add_close_hook(self, hook: Callable[[BaseException | None], None]) -> None:
+        self._close_hooks = (*self._close_hooks, hook)
+
+    def preload(self, frames: Iterable[tuple[bool, bytes]]) -> None:
+        """Frames to send first, in order, right after ``SettingsApplied`` (a resumed session
+        carries what its predecessor could not send)."""
+        for is_audio, payload in frames:
+            self._proto.hold(is_audio, payload)
+
+    # ------------------------------------------------------------------ opening
+
+    async def start(self) -> None:
+        """Open the socket, send ``Settings`` and wait for ``SettingsApplied``.
+
+        Bounded by ``options.open_timeout``. Cancelling is safe: the socket is closed.
+
+        Raises:
+            AuthenticationError: 401/403 at the handshake.
+            DeepgramApiError: any other refused handshake.
+            SettingsRejected: the server answered ``Settings`` with ``Error``.
+            DeepgramConnectionError: the server could not be reached.
+            ConnectionClosedError: the server closed before the session was ready.
+            DeepgramTimeoutError: ``open_timeout`` ran out.
+        """
+        failure: BaseException | None = None
+        try:
+            async with asyncio.timeout(self.options.open_timeout):
+                await self._open_socket()
+                await self._handshake()
+        except TimeoutError:
+            failure = DeepgramTimeoutError(
+                f"the agent session did not become ready within {self.options.open_timeout} s "
+                f"({'no Welcome' if self._proto.phase <= Phase.AWAITING_WELCOME else 'no SettingsApplied'} "
+                f"from {self._url}); raise open_timeout or check the server"
+            )
+        except BaseException as exc:
+            failure = exc
+        if failure is None:
+            return
+        self.failed_start = failure
+        await self._abort()
+        # Raised here, outside any except block, so nothing of aiohttp's (whose request_info
+        # holds our headers) is left in __context__.
+        raise failure
+
+    async def _open_socket(self) -> None:
+        parts = urlsplit(self._url)
+        hostname = parts.hostname
+        if parts.scheme == "ws" and not self.options.allow_insecure and not is_loopback(hostname):
+            raise DeepgramError(
+                f"refusing unencrypted ws:// to {hostname!r}: use wss://, or pass "
+                "allow_insecure=True if you really mean it (only loopback is allowed by default)"
+            )
+        if self._session is None:
+            self._session = self._pool.acquire() if self._pool is not None else _new_session()
+        ws = await self._dial(self._session)
+        if self._closing_by_us:
+            with contextlib.suppress(Exception):
+                await ws.close()
+            raise ConnectionClosedOK(None, "", "closed by the application while connecting")
+        self._ws = ws
+        self._receive = ws.receive
+        self._proto.connection_made()
+        for hook in self._open_hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("an open hook raised")
+        self._reader_task = asyncio.get_running_loop().create_task(
+            self._read_loop(ws), name="deepgram-agent-reader"
+        )
+        logger.debug("socket open to %s", self._url)
+
+    async def _dial(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse[bool]:
+        """The WebSocket upgrade, with every aiohttp failure translated (and nothing of
+        aiohttp's that holds our headers left reachable from what is raised)."""
+        headers = {
+            "Authorization": self._auth.header(),
+            "User-Agent": "deepgram-agent-python",
+            "x-deepgram-session-id": str(uuid.uuid4()),
+            **self.options.extra_headers,
+        }
+        error: BaseException | None = None
+        cause: BaseException | None = None
+        try:
+            return await session.ws_connect(
+                self._url,
+                headers=headers,
+                autoping=True,
+                autoclose=True,
+                compress=0,
+                heartbeat=self.options.ping_interval,
+                max_msg_size=self.options.max_message_size,
+                timeout=aiohttp.ClientWSTimeout(
+                    ws_receive=None, ws_close=self.options.close_timeout
+                ),
+                decode_text=False,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            error = self._refused(exc)
+        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+            if self._closing_by_us:
+                error = ConnectionClosedOK(None, "", "closed by the application while connecting")
+            else:
+                error = DeepgramConnectionError(
+                    f"could not connect to {self._url}: {self._auth.redact(str(exc))}"
+                )
+                # Chained for the cause, unless it is an HTTP error (its request_info holds
+                # our Authorization header).
+                if not isinstance(exc, aiohttp.ClientResponseError):
+                    cause = exc
+        finally:
+            del headers
+        assert error is not None
+        if cause is not None:
+            raise error from cause
+        raise error
+
+    def _refused(self, exc: aiohttp.WSServerHandshakeError) -> DeepgramApiError:
+        headers_in: Mapping[str, str] = exc.headers or {}
+        detail = self._auth.redact(headers_in.get("dg-error") or exc.message or "handshake refused")
+        rid = headers_in.get("dg-request-id")
+        if exc.status in (401, 403):
+            return AuthenticationError(
+                f"{detail}; check DEEPGRAM_API_KEY (or api_key=/access_token=)",
+                status=exc.status,
+                request_id=rid,
+            )
+        return DeepgramApiError(detail, status=exc.status, request_id=rid)
+
+    async def _wait_phase(self, done: Callable[[Phase], bool]) -> None:
+        proto = self._proto
+        while not done(proto.phase) and not self._closed and proto.phase is not Phase.CLOSED:
+            waiter = self._phase_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._phase_waiter = None
+
+    def _on_phase(self, phase: Phase) -> None:
+        waiter = self._phase_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _handshake(self) -> None:
+        proto = self._proto
+        await self._wait_phase(lambda p: p >= Phase.AWAITING_APPLIED)
+        self._check_handshake("Welcome")
+        frame = proto.settings_frame
+        await self._write(frame, _TEXT)
+        proto.settings_sent()
+        if self._recorder is not None:
+            self._recorder.text("out", frame)
+        await self._wait_phase(lambda p: p >= Phase.READY)
+        self._check_handshake("SettingsApplied")
+        await self._flush_held()
+        if self.options.keepalive_interval:
+            _keepalive_clock(asyncio.get_running_loop()).add(self)
+
+    def _check_handshake(self, what: str) -> None:
+        proto = self._proto
+        if proto.rejection is not None:
+            raise proto.rejection
+        if self._closing_by_us:
+            raise ConnectionClosedOK(None, "", "closed by the application while connecting")
+        if self._closed or proto.phase is Phase.CLOSED:
+            code = proto.close_code if proto.close_code is not None else 1006
+            err = ConnectionClosedError(
+                code,
+                proto.close_reason,
+                f"the server closed the connection before sending {what}",
+            )
+            cause = self._end_error.__cause__ if self._end_error is not None else None
+            if cause is not None:
+                err.__cause__ = cause
+            raise err
+
+    async def _abort(self) -> None:
+        # A session that never became ready need not wait long for the server's close frame.
+        with contextlib.suppress(BaseException):
+            await self._close_once(1000, "", graceful=min(0.5, self.options.close_timeout))
+
+    # ------------------------------------------------------------------ reading
+
+    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        # No bound methods in locals beyond these: with many connections every parked
+        # reader's frame is walked by each full garbage collection.
+        proto = self._proto
+        queue = self._queue
+        items = self._items
+        pull = self._pull
+        maxsize = queue.maxsize
+        error: BaseException | None = None
+        try:
+            while True:
+                if pull is not None:
+                    if pull.active:
+                        park = pull.park = asyncio.get_running_loop().create_future()
+                        await park
+                        continue
+                    msg = pull.handed_back
+                    if msg is not None:
+                        pull.handed_back = None
+                    else:
+                        msg = await self._receive()
+                else:
+                    msg = await self._receive()
+                kind = msg.type
+                if kind is _TEXT:
+                    item: Any = proto.receive_text(msg.data)
+                    if self._recorder is not None:
+                        self._recorder.text("in", msg.data)
+                    if self._handshaking and type(item) in _HANDSHAKE:
+                        self._queue_handshake(item)
+                        continue
+                elif kind is _BINARY:
+                    item = proto.receive_binary(msg.data)
+                    if self._recorder is not None:
+                        self._recorder.audio("in", item)
+                elif kind is _CLOSE:
+                    self._on_close_frame(msg)
+                    continue
+                else:  # CLOSING, CLOSED, ERROR: the socket ended
+                    if kind is WSMsgType.ERROR and isinstance(msg.data, BaseException):
+                        error = msg.data
+                    break
+                if items is not None:
+                    if queue.getter is None:  # type: ignore[union-attr]
+                        n = len(items)
+                        if n < maxsize:
+                            items.append(item)
+                            if n >= queue.high_water:
+                                queue.high_water = n + 1
+                            continue
+                    elif pull is not None and pull.waiting and proto.phase is Phase.READY:
+                        # ``async for`` waits on the empty queue for this very item: hand it
+                        # over together with the socket (see _PullMode).
+                        pull.active = True
+                        _pull_watch(asyncio.get_running_loop()).add(self)
+                if not queue.put_nowait(item):
+                    await queue.put(item)
         except asyncio.CancelledError:
-            pass
+            if not self._closing_by_us:
+                # Cancelled from outside (e.g. asyncio.run() ending with the connection open):
+                # close the socket and our HTTP session on the way out.
+                self._closing_by_us = True
+                with contextlib.suppress(BaseException):
+                    async with asyncio.timeout(0.5):
+                        await ws.close()
+                with contextlib.suppress(BaseException):
+                    await self._release_session()
+            raise
+        except Exception as exc:  # never expected; reported, not swallowed
+            logger.exception("the reader failed")
+            error = exc
+        finally:
+            if pull is not None:
+                if pull.active:
+                    pull.active = False
+                    _pull_watch(asyncio.get_running_loop()).discard(self)
+                pull.park = None
+            self._finish(ws, error)
+
+    def _queue_handshake(self, item: Any) -> None:
+        self._queue.put_nowait(item, force=True)
+        if type(item) is m.SettingsApplied:
+            self._handshaking = False
+            if self._resumed and self._owner is not None:
+                self._owner.socket_ready(self)
+
+    def _next(self) -> Coroutine[Any, Any, AgentEvent]:
+        return self._next_item()
+
+    async def _next_item(self) -> AgentEvent:
+        items = self._items
+        if items:  # a message is waiting
+            item = items.popleft()
+            if self._queue.putters:  # type: ignore[union-attr]
+                self._queue.wake_putters()  # type: ignore[union-attr]
+            return item  # type: ignore[no-any-return]
+        pull = self._pull
+        if pull is not None and pull.active:
+            if pull.inside:
+                raise ConcurrencyError(
+                    "another task is already reading this connection; use one reader "
+                    "(one 'async for' loop) per connection"
+                )
+            # The reader task handed us the socket: read it here (see _PullMode).
+            pull.inside = True
+            proto = self._proto
+            try:
+                while True:
+                    try:
+                        msg = await self._receive()
+                    except asyncio.CancelledError:
+                        # aiohttp now takes the socket for broken (1006) although it is not:
+                        # remembered here, so close() still does a proper close handshake.
+                        self._receive_cancelled = True
+                        raise
+                    kind = msg.type
+                    if kind is _TEXT:
+                        if self._recorder is not None:
+                            self._recorder.text("in", msg.data)
+                        return proto.receive_text(msg.data)  # type: ignore[no-any-return]
+                    if kind is _BINARY:
+                        if self._recorder is not None:
+                            self._recorder.audio("in", msg.data)
+                        return proto.receive_binary(msg.data)
+                    if kind is _CLOSE:
+                        self._on_close_frame(msg)
+                        continue
+                    # The end of the socket: the reader task decides what comes next.
+                    pull.handed_back = msg
+                    pull.give_back_wanted = True
+                    break
+            finally:
+                pull.inside = False
+                if pull.give_back_wanted:
+                    pull.give_back(self)
+        return await self._next_queued()
+
+    async def _next_queued(self) -> AgentEvent:
+        queue = self._queue
+        if type(queue) is not AsyncQueue:
+            raise ConcurrencyError(
+                "this connection is read through its blocking facade (for msg in conn)"
+            )
+        item = queue.get_nowait()
+        if item is None:
+            pull = self._pull
+            assert pull is not None
+            pull.waiting = True
+            try:
+                item = await queue.get()
+            finally:
+                pull.waiting = False
+        if type(item) is End:
+            if item.error is not None:
+                raise item.error
+            raise StopAsyncIteration
+        return item  # type: ignore[return-value]
+
+    def _on_close_frame(self, msg: Any) -> None:
+        code = msg.data if isinstance(msg.data, int) else None
+        self._proto.receive_close(code, msg.extra or "")
+
+    def _finish(
+        self, ws: aiohttp.ClientWebSocketResponse[bool], error: BaseException | None
+    ) -> None:
+        proto = self._proto
+        saw_close = proto.close_code is not None
+        if not saw_close and self._closing_by_us:
+            proto.close_code = ws.close_code
+        cause = error or ws.exception()
+        end_error: BaseException | None
+        if self._end_error is not None:  # failed on purpose (see _fail)
+            end_error = self._end_error
+        elif self._closing_by_us or (saw_close and proto.close_code in _NORMAL_CLOSE_CODES):
+            end_error = None
+        else:
+            end_error = _abnormal_end(proto, cause, saw_close, self.options)
+        self._end_error = end_error
+        proto.connection_lost()
+        self._direct = False
+        _keepalive_clock(asyncio.get_running_loop()).discard(self)
+        self._end_stream(end_error)
+        owner = self._owner
+        if owner is not None and not self._closing_by_us:
+            owner.socket_ended(self, end_error)
+        if not self._closing_by_us and self._owns_session and self._session is not None:
+            self._spawn(self._release_session())
+
+    def _end_stream(self, error: BaseException | None) -> None:
+        if self._owner is not None:
+            self._mark_closed()  # the owner ends the shared stream, or carries it on
+            return
+        if self._recorder is not None:
+            self._recorder.close()
+        self._queue.end(End(error))
+        self._mark_closed()
+        for hook in self._close_hooks:
+            try:
+                hook(error)
+            except Exception:
+                logger.exception("a close hook raised")
+
+    def _mark_closed(self) -> None:
+        self._closed = True
+        self._on_phase(Phase.CLOSED)
+        for waiter in self._closed_waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+        self._closed_waiters = None
+
+    # ------------------------------------------------------------------ writing
+
+    def _check_open(self) -> aiohttp.ClientWebSocketResponse[bool]:
+        ws = self._ws
+        if ws is None or self._closed or ws.closed:
+            if self._end_error is not None:
+                raise ConnectionClosedError(
+                    self.close_code or 1006,
+                    self.close_reason,
+                    "cannot send: the connection is closed",
+                ) from self._end_error
+            raise ConnectionClosedOK(
+                self.close_code, self.close_reason, "cannot send: the connection is closed"
+            )
+        return ws
+
+    async def _write(self, data: Any, opcode: WSMsgType) -> None:
+        """Write one frame. Cancelling is safe; a send the server does not read for
+        ``send_timeout`` seconds fails the connection (see :class:`_FinishWrite`)."""
+        if self._stuck is not None:
+            await self._until_written(self._stuck)
+        ws = self._check_open()
+        coro = ws.send_frame(data, opcode)
+        try:
+            first = coro.send(None)
+        except StopIteration:
+            return  # written without waiting: the usual case
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            raise self._send_failed(exc) from exc
+        task = self._stuck = asyncio.get_running_loop().create_task(_finish_write(coro, first))
+        await self._until_written(task)
+
+    async def _until_written(self, task: asyncio.Task[None]) -> None:
+        timeout = self.options.send_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(task)
+        except TimeoutError:
+            err = DeepgramTimeoutError(
+                f"the server has not read what was sent for {timeout} s (send_timeout); the "
+                "connection is closed as failed"
+            )
+            self._fail(err)
+            raise err from None
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            raise self._send_failed(exc) from exc
+        finally:
+            if task.done() and self._stuck is task:
+                self._stuck = None
+
+    def _fail(self, cause: BaseException) -> None:
+        """End the connection as failed (the server stopped reading): abort the socket."""
+        if self._closing_by_us or self._closed:
+            return
+        stuck = self._stuck
+        if stuck is not None and not stuck.done():
+            stuck.cancel()
+        self._direct = False
+        ws = self._ws
+        if self._end_error is None:
+            self._end_error = ConnectionClosedError(1006, "", f"send failed: {cause}")
+            self._end_error.__cause__ = cause
+        if ws is not None:
+            # Shut the socket down: the reader then sees the end and finishes the session.
+            sock = ws.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _send_failed(self, exc: BaseException) -> BaseException:
+        return ConnectionClosedError(
+            self.close_code or 1006, self.close_reason, f"send failed: {exc}"
+        )
+
+    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one chunk of user audio (in the ``audio.input`` format) as a binary frame.
+
+        Empty chunks are skipped (the protocol forbids empty binary frames). Audio sent before
+        ``SettingsApplied`` is held (up to ``max_pending_audio_bytes``, oldest dropped first)
+        and sent right after it. Cancelling is safe.
+
+        Raises:
+            TypeError: ``data`` is not audio (bytes, bytearray, memoryview, int16 array).
+            ConnectionClosed: the connection is closed.
+            DeepgramTimeoutError: the server did not read for ``send_timeout`` seconds.
+        """
+        if type(data) is not bytes:
+            data = audio_bytes(data)
+        if not data:
+            return
+        if not self._direct:
+            if self._closed:
+                self._check_open()
+            self._proto.hold(True, bytes(data))
+            return
+        await self._write(data, _BINARY)
+        self._proto.audio_sent(len(data))
+        if self._recorder is not None:
+            self._recorder.audio("out", data)
+
+    async def _send_message(self, message: m.ClientMessage) -> None:
+        frame = self._proto.prepare(message)
+        if frame is not None:
+            await self._send_text(frame)
+
+    async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
+        """Send a JSON text frame exactly as given, with no validation (escape hatch).
+
+        Use it to reach server features this SDK does not model yet. A mapping is encoded as
+        JSON; ``str``/``bytes`` are sent verbatim.
+        """
+        if isinstance(payload, Mapping):
+            data = encode(dict(payload))
+        elif isinstance(payload, str):
+            data = payload.encode()
+        elif isinstance(payload, bytes | bytearray | memoryview):
+            data = bytes(payload)
+        else:
+            raise TypeError(f"send_raw() takes a dict, str or bytes, not {type(payload).__name__}")
+        await self._send_text(data)
+
+    async def _send_text(self, frame: bytes) -> None:
+        if not self._direct:
+            if self._closed:
+                self._check_open()
+            self._proto.hold(False, frame)
+            return
+        await self._write(frame, _TEXT)
+        self._text_written(frame)
+
+    def _text_written(self, frame: bytes) -> None:
+        self._proto.text_sent(frame)
+        if self._recorder is not None:
+            self._recorder.text("out", frame)
+        if self._owner is not None:
+            self._owner.text_sent(frame)
+
+    async def _flush_held(self) -> None:
+        """Send everything held, in order, then let sends go straight to the socket.
+
+        Sends made while this runs are appended to the held frames and flushed by this same
+        loop, so nothing overtakes what was held.
+        """
+        proto = self._proto
+        while (held := proto.take_held()) is not None:
+            is_audio, payload = held
+            try:
+                await self._write(payload, _BINARY if is_audio else _TEXT)
+            except BaseException:
+                proto.unhold(is_audio, payload)
+                raise
+            if is_audio:
+                proto.audio_sent(len(payload))
+                if self._recorder is not None:
+                    self._recorder.audio("out", payload)
+            else:
+                self._text_written(payload)
+        self._direct = not self._closed and not self._closing_by_us
+
+    async def keep_alive(self) -> None:
+        await self._send_text(encode(_KEEPALIVE))
+        self._proto.keepalives_sent += 1
+
+    async def _send_keepalive(self) -> None:
+        with contextlib.suppress(DeepgramError):
+            await self.keep_alive()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     # ------------------------------------------------------------------ closing
 
@@ -1506,54 +1385,41 @@ class AgentConnection:
 
         Iteration then ends quietly. Cancelling is safe: the socket is closed regardless.
         """
-        # A session that is not ready (connecting, reconnecting) has nothing in flight worth a
-        # long close handshake: do not wait more than half a second for the server's answer.
-        quick = None if self._ready.is_set() else min(0.5, self.options.close_timeout)
-        await self._close_once(code=code, reason=reason, graceful_timeout=quick)
+        # A session that is not ready has nothing in flight worth a long close handshake.
+        graceful = None if self.ready else min(0.5, self.options.close_timeout)
+        await self._close_once(code, reason, graceful=graceful)
 
-    async def _close_once(
-        self, code: int = 1000, reason: str = "", graceful_timeout: float | None = None
-    ) -> None:
+    async def _close_once(self, code: int, reason: str, *, graceful: float | None) -> None:
         self._closing_by_us = True
-        self._close_started = True
         self._direct = False
-        task = self._shutdown_task
+        task = self._close_task
         if task is None:
-            # One shutdown task that every close() waits for: cancelling a close() does not
-            # cancel the shutdown, and a second close() joins it instead of waiting forever.
-            task = self._shutdown_task = asyncio.get_running_loop().create_task(
-                self._shutdown(code=code, reason=reason, graceful_timeout=graceful_timeout),
-                name="deepgram-agent-close",
+            # One shutdown task every close() waits for: cancelling a close() does not cancel
+            # the shutdown, and a second close() joins it instead of starting another.
+            task = self._close_task = asyncio.get_running_loop().create_task(
+                self._shutdown(code, reason, graceful), name="deepgram-agent-close"
             )
         if task is asyncio.current_task():
             return
         await asyncio.shield(task)
 
-    async def _shutdown(
-        self, code: int = 1000, reason: str = "", *, graceful_timeout: float | None = None
-    ) -> None:
-        self._close_started = True
+    async def _shutdown(self, code: int, reason: str, graceful: float | None) -> None:
         ws = self._ws
-        close_timeout = self.options.close_timeout if graceful_timeout is None else graceful_timeout
+        timeout = self.options.close_timeout if graceful is None else graceful
         current = asyncio.current_task()
-        rtask = self._reconnect_task
-        if rtask is not None and rtask is not current and not rtask.done():
-            rtask.cancel()
-            await asyncio.wait({rtask}, timeout=self.options.close_timeout)
-        self._reconnecting = False
-        if self._keepalive_task is not None and self._keepalive_task is not current:
-            self._keepalive_task.cancel()
+        _keepalive_clock(asyncio.get_running_loop()).discard(self)
+        stuck = self._stuck
+        if stuck is not None and not stuck.done():
+            stuck.cancel()  # we are closing: nothing more will be written
         try:
             if ws is not None and not ws.closed:
-                try:
-                    async with asyncio.timeout(close_timeout):
-                        await ws.close(code=code, message=reason.encode())
-                except (TimeoutError, aiohttp.ClientError, OSError):
-                    pass
-            if ws is not None and self.close_code is None:
-                # The reader may have ended before the server's close frame was read.
-                self.close_code = ws.close_code or code
-            self._give_socket_back()  # the reader task, not ``async for``, ends the session
+                with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+                    async with asyncio.timeout(timeout):
+                        await self._close_handshake(ws, code, reason)
+            if ws is not None and self._proto.close_code is None:
+                self._proto.close_code = code
+            if self._pull is not None:
+                self._pull.give_back(self)  # the reader task, not async for, ends the stream
             reader = self._reader_task
             if reader is not None and reader is not current and not reader.done():
                 # The socket is closed; the reader ends at once unless it is parked on a full
@@ -1562,73 +1428,103 @@ class AgentConnection:
                 if not reader.done():
                     reader.cancel()
                     await asyncio.wait({reader}, timeout=self.options.close_timeout)
-            if not self._closed.is_set():
-                self._closed.set()
-                self._queue.end(End(None))
-                for hook in self._close_hooks:
-                    with contextlib.suppress(Exception):
-                        hook(None)
         finally:
-            if not self._closed.is_set():  # only if something above was cancelled or failed
-                self._closed.set()
-                self._queue.end(End(None))
-            if self._rec is not None:
-                self._rec.close()
+            if not self._closed:
+                self._proto.connection_lost()
+                self._end_stream(None)
             with contextlib.suppress(Exception):
                 await self._release_session()
 
-    async def wait_closed(self, timeout: float | None = None) -> None:
-        """Wait until the connection has closed.
+    async def _close_handshake(
+        self, ws: aiohttp.ClientWebSocketResponse[bool], code: int, reason: str
+    ) -> None:
+        if not self._receive_cancelled:
+            await ws.close(code=code, message=reason.encode())
+            return
+        # A cancelled receive() left aiohttp taking the socket for broken, and its close()
+        # would skip the handshake: send our close frame ourselves, let the reader see the
+        # server's reply, then let aiohttp release the socket.
+        payload = struct.pack("!H", code) + reason.encode()
+        with contextlib.suppress(Exception):
+            await ws.send_frame(payload, WSMsgType.CLOSE)
+            reader = self._reader_task
+            if self._pull is not None:
+                self._pull.give_back(self)
+            if reader is not None and not reader.done():
+                await asyncio.wait({reader}, timeout=self.options.close_timeout)
+        await ws.close(code=code, message=reason.encode())
 
-        Raises:
-            DeepgramTimeoutError: still open after ``timeout`` seconds.
-        """
+    async def _release_session(self) -> None:
+        """Give back the HTTP session: close ours, return a pooled one, keep the caller's."""
+        session, self._session = self._session, None
+        if session is None or not self._owns_session:
+            return
+        if self._pool is not None:
+            await self._pool.release(session)
+        else:
+            await session.close()
+
+    async def wait_closed(self, timeout: float | None = None) -> None:
+        if self._closed:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._closed_waiters is None:
+            self._closed_waiters = []
+        self._closed_waiters.append(waiter)
         try:
             async with asyncio.timeout(timeout):
-                await self._closed.wait()
+                await waiter
         except TimeoutError:
             raise DeepgramTimeoutError(f"still open after {timeout} s") from None
-
-    async def __aenter__(self) -> AgentConnection:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------ introspection
 
     def statistics(self) -> ConnectionStatistics:
-        """Counters of this connection."""
+        p = self._proto
         return ConnectionStatistics(
-            messages_received=self._n_msgs,
-            audio_frames_received=self._n_audio_in,
-            audio_bytes_received=self._b_audio_in,
-            unhandled_received=self._n_unhandled,
-            messages_sent=self._n_sent,
-            audio_frames_sent=self._n_audio_out,
-            audio_bytes_sent=self._b_audio_out,
-            keepalives_sent=self._n_keepalive,
+            messages_received=p.messages_received,
+            audio_frames_received=p.audio_frames_received,
+            audio_bytes_received=p.audio_bytes_received,
+            unhandled_received=p.unhandled_received,
+            messages_sent=p.messages_sent,
+            audio_frames_sent=p.audio_frames_sent,
+            audio_bytes_sent=p.audio_bytes_sent,
+            keepalives_sent=p.keepalives_sent,
             queued=len(self._queue),
             queue_high_water=self._queue.high_water,
             max_queue=self.options.max_queue,
-            pending_before_ready=len(self._pending),
-            dropped_before_ready=self._dropped_before_ready,
-            reconnects=self._n_reconnects,
-            stale_responses_dropped=self._n_stale_responses,
+            pending_before_ready=p.held,
+            dropped_before_ready=p.dropped_before_ready,
+            reconnects=0,
+            stale_responses_dropped=0,
         )
 
-    @property
-    def pending_function_calls(self) -> dict[str, str]:
-        """Client-side calls requested and not answered or cancelled yet: ``{id: name}``."""
-        return dict(self._pending_calls)
+
+def _abnormal_end(
+    proto: AgentProtocol, cause: BaseException | None, saw_close: bool, options: ConnectOptions
+) -> ConnectionClosed:
+    """The error an abnormal end of the socket raises to the consumer."""
+    code = proto.close_code
+    detail = "the server closed the session" if saw_close else "the connection was lost"
+    if isinstance(cause, aiohttp.WebSocketError) and cause.code == 1009:
+        code = 1009
+        detail = (
+            f"the server sent a frame larger than max_message_size ({options.max_message_size} "
+            f"bytes): {cause}; raise max_message_size if that is expected"
+        )
+    elif isinstance(cause, aiohttp.ServerTimeoutError):
+        detail = (
+            f"the server stopped answering: no data and no pong for "
+            f"{(options.ping_interval or 0) * 1.5:.1f} s (ping_interval={options.ping_interval})"
+        )
+    if not saw_close or code is None:
+        code = code if code == 1009 else 1006
+    proto.close_code = code
+    err = ConnectionClosedError(code, proto.close_reason, detail)
+    if cause is not None:
+        err.__cause__ = cause
+    return err
 
 
-#: The core's own hooks (handshake and function-call bookkeeping), shared by every connection.
-_CORE_HOOKS: dict[type, tuple[_ConnHook, ...]] = {
-    m.Welcome: (AgentConnection._on_welcome,),
-    m.SettingsApplied: (AgentConnection._on_settings_applied,),
-    m.Error: (AgentConnection._on_error,),
-    m.FunctionCallRequest: (AgentConnection._on_function_call_request,),
-    m.FunctionCallCancelled: (AgentConnection._on_function_call_cancelled,),
-    m.Unhandled: (AgentConnection._on_unhandled,),
-}
+def _new_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

@@ -1,6 +1,6 @@
-"""Reconnect with context: the policy, and the conversation recorder (no I/O here).
+"""Reconnect with context: the policy, and the conversation history (no I/O here).
 
-When a session drops abnormally, the connection opens a new socket and sends the original
+When a session drops abnormally, :mod:`deepgram_agent._resume` opens a new socket and sends the original
 ``Settings`` with ``agent.context.messages`` rebuilt from what this module recorded and without
 the greeting, so the agent continues the conversation instead of starting over
 (protocol.md 3 rule 7, 5.1.6, 6.19).
@@ -17,7 +17,7 @@ import msgspec
 
 from . import messages as m
 
-__all__ = ["ReconnectPolicy", "ConversationRecorder", "RECONNECT_ERROR_CODES"]
+__all__ = ["ReconnectPolicy", "ConversationHistory", "RECONNECT_ERROR_CODES"]
 
 #: Server ``Error`` codes after which a reconnect makes sense (the close that follows is often
 #: a normal 1000, so the code decides, not the close).
@@ -46,6 +46,10 @@ class ReconnectPolicy(msgspec.Struct, kw_only=True, frozen=True):
         max_queued_messages: control messages kept during an outage; one more fails with
             ``ConnectionClosedError`` naming what was not sent.
         max_history: conversation items kept for the context (oldest dropped first).
+        healthy_after: seconds a resumed socket must live (or carry a user turn) before it
+            counts as healthy. Until then a drop continues the same outage: the attempt count,
+            the backoff and ``max_total_time`` carry on, so a server that accepts each session
+            and drops it at once cannot make the client reconnect forever.
     """
 
     max_attempts: int = 5
@@ -58,6 +62,7 @@ class ReconnectPolicy(msgspec.Struct, kw_only=True, frozen=True):
     buffer_seconds: float = 5.0
     max_queued_messages: int = 100
     max_history: int = 500
+    healthy_after: float = 5.0
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt number ``attempt`` (1-based)."""
@@ -74,7 +79,7 @@ class ReconnectPolicy(msgspec.Struct, kw_only=True, frozen=True):
         return error_code in RECONNECT_ERROR_CODES
 
 
-class ConversationRecorder:
+class ConversationHistory:
     """Keeps the conversation as ``History`` items, to replay as ``agent.context.messages``.
 
     ``History`` events are the source (they include function calls with their responses); when

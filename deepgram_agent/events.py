@@ -32,7 +32,7 @@ import msgspec
 
 from . import messages as m
 from ._connection import AgentConnection, AgentEvent
-from ._queue import AsyncQueue, End
+from ._queue import AsyncQueue, End, ThreadQueue
 from .exceptions import (
     AuthenticationError,
     ConnectionClosedError,
@@ -45,8 +45,12 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
-    from ._client import DeepgramClient
     from .sync import SyncAgentConnection
+
+#: ``open(settings, tools=..., **options)``: an unstarted blocking connection and its queue.
+OpenBlocking = Callable[..., "tuple[SyncAgentConnection, ThreadQueue[Any]]"]
+#: ``open(settings, tools=..., **options)``: an unstarted async connection and its queue.
+OpenAsync = Callable[..., "tuple[AgentConnection, AsyncQueue[Any]]"]
 
 __all__ = [
     "AgentWebSocketEvents",
@@ -237,9 +241,9 @@ class _Handlers:
 class AgentWebSocketClient(_Handlers):
     """The seed's blocking callback client (``client.agent.websocket.v("1")``)."""
 
-    def __init__(self, client: DeepgramClient) -> None:
+    def __init__(self, open_connection: OpenBlocking) -> None:
         super().__init__()
-        self._client = client
+        self._open = open_connection
         self._conn: SyncAgentConnection | None = None
         self._thread: threading.Thread | None = None
         self._close_fired = False
@@ -282,8 +286,8 @@ class AgentWebSocketClient(_Handlers):
             self._close_fired = True
         self._emit("Close", CloseResponse(code=code, reason=reason))
 
-    def _dispatch(self, conn: SyncAgentConnection) -> None:
-        get = conn._queue.get
+    def _dispatch(self, conn: SyncAgentConnection, queue: ThreadQueue[Any]) -> None:
+        get = queue.get
         names = _EVENT_NAMES
         handlers = self._handlers
         applied = m.SettingsApplied
@@ -325,20 +329,17 @@ class AgentWebSocketClient(_Handlers):
             SettingsError: the settings are invalid (nothing was sent).
             TypeError: ``options`` is not a settings object.
         """
-        from .sync import SyncAgentConnection
-
         if self._conn is not None:
             raise DeepgramError("start() was already called on this client; create a new one")
         if options is None:
             from .options import SettingsOptions
 
             options = SettingsOptions()
-        tools = kwargs.pop("tools", None)
-        conn = SyncAgentConnection.build(self._client, options, tools=tools, **kwargs)
+        conn, queue = self._open(options, **kwargs)
         self._conn = conn
-        conn.core.add_open_hook(lambda: conn._queue.put_nowait(OpenResponse()))
+        conn.core.add_open_hook(lambda: queue.put_nowait(OpenResponse()))
         self._thread = threading.Thread(
-            target=self._dispatch, args=(conn,), name="deepgram-agent-handlers", daemon=True
+            target=self._dispatch, args=(conn, queue), name="deepgram-agent-handlers", daemon=True
         )
         self._thread.start()
         try:
@@ -462,9 +463,9 @@ class AgentWebSocketClient(_Handlers):
 class AsyncAgentWebSocketClient(_Handlers):
     """The seed's async callback client (``client.agent.asyncwebsocket.v("1")``)."""
 
-    def __init__(self, client: DeepgramClient) -> None:
+    def __init__(self, open_connection: OpenAsync) -> None:
         super().__init__()
-        self._client = client
+        self._open = open_connection
         self._conn: AgentConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._close_fired = False
@@ -520,12 +521,9 @@ class AsyncAgentWebSocketClient(_Handlers):
             from .options import SettingsOptions
 
             options = SettingsOptions()
-        tools = kwargs.pop("tools", None)
-        opts = self._client._options(kwargs)
-        queue: AsyncQueue[AgentEvent] = AsyncQueue(opts.max_queue)
-        conn = self._client._build(options, tools=tools, queue=queue, **kwargs)
+        conn, queue = self._open(options, **kwargs)
         self._conn = conn
-        conn.add_open_hook(lambda: queue.put_nowait(OpenResponse()))  # type: ignore[arg-type]
+        conn.add_open_hook(lambda: queue.put_nowait(OpenResponse()))
         self._task = asyncio.get_running_loop().create_task(
             self._dispatch(conn, queue), name="deepgram-agent-handlers"
         )

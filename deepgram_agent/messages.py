@@ -21,7 +21,6 @@ so there is one model, not two.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias
 
 import msgspec
@@ -599,7 +598,10 @@ class FunctionCallRequestItem(msgspec.Struct, kw_only=True, repr_omit_defaults=T
         Raises:
             ValueError: the text is not a JSON object.
         """
-        value = json.loads(self.arguments) if self.arguments.strip() else {}
+        try:
+            value = msgspec.json.decode(self.arguments) if self.arguments.strip() else {}
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise ValueError(f"function arguments are not valid JSON: {exc}") from None
         if not isinstance(value, dict):
             raise ValueError(f"function arguments are not a JSON object: {self.arguments!r}")
         return value

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import msgspec
 
-__all__ = ["SessionRecorder", "read_recording", "redact_settings"]
+__all__ = ["FrameRecorder", "read_recording", "redact_settings"]
 
 _SECRET_KEYS = frozenset({"headers", "credentials"})
 _encoder = msgspec.json.Encoder()
@@ -51,7 +51,7 @@ def redact_settings(value: Any) -> Any:
     return value
 
 
-class SessionRecorder:
+class FrameRecorder:
     """Writes one connection's frames as JSON lines (see the module docstring)."""
 
     def __init__(self, path: str | Path, *, audio: bool = False, url: str = "") -> None:

@@ -1,42 +1,60 @@
 """The blocking facade: the async core on a private event-loop thread.
 
 Every blocking connection of the process shares one daemon thread running one asyncio loop
-(started on first use), so a thousand connections cost one thread, and closing them leaks none.
-Messages reach the calling thread through a bounded thread-safe queue filled by the core's
-reader; sends are submitted to the loop and waited for, so they are safe from any thread (a
-microphone callback, a handler). At interpreter exit, connections still open are closed
-(bounded), so a script that forgets ``close()`` still exits promptly.
+(started on first use), so a thousand connections cost one thread. Data flow of one server
+frame: the core's reader task decodes it on the loop thread and puts it in a bounded
+:class:`~deepgram_agent._queue.ThreadQueue`; ``for msg in conn`` takes whole batches of them at
+a time. Sends are submitted to the loop and waited for, so they are safe from any thread (a
+microphone callback, a handler)::
 
     with client.agent.connect_sync(settings) as conn:
         conn.inject_user_message("Hello")
         for msg in conn:
             ...
+
+The loop thread survives any exception from user code run on it (an async tool raising
+``SystemExit`` included); should it ever die, every blocking connection fails at once with a
+clear error instead of hanging. At interpreter exit, connections still open are closed
+together, bounded as a whole, so a script that forgets ``close()`` still exits promptly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
+import logging
 import threading
+import time
 import weakref
 from collections.abc import Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from ._connection import AgentConnection, AgentEvent, ConnectionStatistics
+from ._connection import AgentConnection, AgentEvent, ConnectionStatistics, audio_bytes
 from ._queue import End, ThreadQueue
-from .exceptions import ConnectionClosedOK, DeepgramTimeoutError
+from .exceptions import (
+    ConcurrencyError,
+    ConnectionClosedOK,
+    DeepgramError,
+    DeepgramTimeoutError,
+)
 from .messages import AudioFormat
 
-if TYPE_CHECKING:
-    from ._client import DeepgramClient
+__all__ = ["LoopThreadDied", "SyncAgentConnection", "connect", "loop_thread"]
 
-__all__ = ["SyncAgentConnection", "connect", "loop_thread"]
+logger = logging.getLogger("deepgram_agent.connection")
 
 T = TypeVar("T")
 
 #: Extra seconds granted on top of a connection's own bounds for a cross-thread wait.
 _SLACK = 5.0
+#: At interpreter exit, every connection still open is closed within this many seconds in all.
+_EXIT_BUDGET = 2.0
+
+
+class LoopThreadDied(DeepgramError):
+    """The SDK's private event-loop thread stopped; blocking connections cannot go on."""
 
 
 class _LoopThread:
@@ -47,6 +65,8 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.dead: BaseException | None = None
+        self._pending: weakref.WeakSet[concurrent.futures.Future[Any]] = weakref.WeakSet()
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._run, name="deepgram-agent-loop", daemon=True)
         self.thread.start()
@@ -55,38 +75,85 @@ class _LoopThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(self._ready.set)
-        self.loop.run_forever()
+        try:
+            while True:
+                try:
+                    self.loop.run_forever()
+                    return  # stopped on purpose
+                except BaseException as exc:  # SystemExit, KeyboardInterrupt from user code
+                    logger.error(
+                        "user code raised %s on the SDK's event-loop thread; the loop goes on "
+                        "(raise it from your own thread instead)",
+                        type(exc).__name__,
+                        exc_info=exc,
+                    )
+        except BaseException as exc:  # pragma: no cover - the loop itself broke
+            self._die(exc)
+            raise
+        finally:
+            if self.dead is None:
+                self._die(None)
+
+    def _die(self, exc: BaseException | None) -> None:
+        err = LoopThreadDied(
+            "the SDK's event-loop thread has stopped"
+            + (f" ({type(exc).__name__}: {exc})" if exc is not None else "")
+            + "; open a new connection"
+        )
+        self.dead = err
+        for fut in list(self._pending):
+            if not fut.done():
+                fut.set_exception(err)
+        for conn in list(_open_connections):
+            if conn._lt is self:
+                conn._queue.end(End(err))
 
     @classmethod
     def get(cls) -> _LoopThread:
         with cls._lock:
-            if cls._instance is None or not cls._instance.thread.is_alive():
-                cls._instance = _LoopThread()
-            return cls._instance
+            inst = cls._instance
+            if inst is None or not inst.thread.is_alive() or inst.dead is not None:
+                inst = cls._instance = _LoopThread()
+            return inst
 
     def in_loop_thread(self) -> bool:
         return threading.current_thread() is self.thread
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
-        """Run ``coro`` on the loop and wait for it (bounded by ``timeout``)."""
+        """Run ``coro`` on the loop and wait for it (bounded by ``timeout``).
+
+        The coroutine's own exceptions (a ``DeepgramTimeoutError`` with its reason among them)
+        reach the caller unchanged; only a wait that outlives ``timeout`` is reported here.
+        """
         if self.in_loop_thread():
             coro.close()
-            raise RuntimeError(
-                "a blocking deepgram_agent call was made on the SDK's own loop thread; use the "
-                "async API (await conn.method()) from async code"
+            raise ConcurrencyError(
+                "a blocking deepgram_agent call was made on the SDK's own loop thread (from "
+                "an async handler or tool); use the async API there (await conn.method())"
             )
+        if self.dead is not None:
+            coro.close()
+            raise self.dead
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        self._pending.add(fut)
         try:
             return fut.result(timeout)
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:
+            if fut.done() and not fut.cancelled():
+                raise  # the coroutine's own timeout, e.g. open_timeout, with its message
             fut.cancel()
-            raise DeepgramTimeoutError(f"the operation did not finish within {timeout} s") from None
+            raise DeepgramTimeoutError(
+                f"the SDK's loop thread did not finish the operation within {timeout} s"
+            ) from None
         except BaseException:
             fut.cancel()
             raise
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Schedule ``coro`` without waiting."""
+        if self.dead is not None:
+            coro.close()
+            return
         asyncio.run_coroutine_threadsafe(coro, self.loop)
 
 
@@ -99,43 +166,64 @@ _open_connections: weakref.WeakSet[SyncAgentConnection] = weakref.WeakSet()
 
 
 @atexit.register
-def _close_all_at_exit() -> None:  # pragma: no cover - runs at interpreter exit
-    for conn in list(_open_connections):
+def _close_all_at_exit() -> None:
+    """Close every blocking connection still open, together, within ``_EXIT_BUDGET``."""
+    conns = [c for c in list(_open_connections) if not c.closed]
+    if not conns:
+        return
+    by_loop: dict[_LoopThread, list[SyncAgentConnection]] = {}
+    for conn in conns:
+        by_loop.setdefault(conn._lt, []).append(conn)
+    deadline = time.monotonic() + _EXIT_BUDGET
+    for lt, group in by_loop.items():
+        if lt.dead is not None or not lt.thread.is_alive():
+            continue
+
+        async def close_group(members: list[SyncAgentConnection] = group) -> None:
+            await asyncio.wait(
+                [asyncio.ensure_future(c._core.close()) for c in members],
+                timeout=max(0.1, deadline - time.monotonic()),
+            )
+
+        with contextlib.suppress(BaseException):
+            lt.run(close_group(), max(0.1, deadline - time.monotonic()) + 0.5)
+
+
+class _Reading:
+    """One ``for`` loop over a blocking connection; it claims the connection for its thread."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: SyncAgentConnection) -> None:
+        conn._claim()
+        self._conn = conn
+
+    def __iter__(self) -> _Reading:
+        return self
+
+    def __next__(self) -> AgentEvent:
+        return self._conn._next()
+
+    def __del__(self) -> None:
         with contextlib.suppress(Exception):
-            conn.close(timeout=2.0)
+            self._conn._release()
 
 
 class SyncAgentConnection:
     """A blocking view of :class:`~deepgram_agent.AgentConnection`: same method names, no
     ``await``. Iterating yields what the async connection yields; ``recv(timeout=...)`` waits
-    for one item. All methods are safe from any thread.
+    for one item. All methods are safe from any thread; one thread reads at a time.
     """
 
     def __init__(self, core: AgentConnection, queue: ThreadQueue[Any], lt: _LoopThread) -> None:
         self._core = core
         self._queue = queue
         self._lt = lt
-        self._bound = core.options.open_timeout + core.options.close_timeout + _SLACK
-
-    @classmethod
-    def open(
-        cls, client: DeepgramClient, settings: Any, *, tools: Any = None, **options: Any
-    ) -> SyncAgentConnection:
-        """Validate, connect and wait for ``SettingsApplied`` (see ``AgentRouter.connect``)."""
-        conn = cls.build(client, settings, tools=tools, **options)
-        conn.start()
-        return conn
-
-    @classmethod
-    def build(
-        cls, client: DeepgramClient, settings: Any, *, tools: Any = None, **options: Any
-    ) -> SyncAgentConnection:
-        """Build an unopened connection (validates the settings; no I/O)."""
-        lt = _LoopThread.get()
-        opts = client._options(options)
-        queue: ThreadQueue[Any] = ThreadQueue(opts.max_queue, lt.loop)
-        core = client._build(settings, tools=tools, queue=queue, **options)
-        return cls(core, queue, lt)
+        opts = core.options
+        self._bound = opts.open_timeout + opts.close_timeout + _SLACK
+        self._send_bound = (opts.send_timeout or opts.close_timeout) + opts.close_timeout + _SLACK
+        self._reader: threading.Thread | None = None
+        self._readers = 0
 
     def start(self) -> None:
         """Open the socket and wait for ``SettingsApplied`` (bounded by ``open_timeout``)."""
@@ -152,7 +240,8 @@ class SyncAgentConnection:
         return self._core
 
     def __repr__(self) -> str:
-        return repr(self._core).replace("<AgentConnection", "<SyncAgentConnection", 1)
+        inner = repr(self._core)
+        return "<SyncAgentConnection" + inner[inner.index(" ") :] if " " in inner else inner
 
     @property
     def request_id(self) -> str | None:
@@ -170,6 +259,11 @@ class SyncAgentConnection:
         return self._core.output_format
 
     @property
+    def ready(self) -> bool:
+        """True once ``SettingsApplied`` arrived and until the connection closes."""
+        return self._core.ready
+
+    @property
     def closed(self) -> bool:
         """True once the connection has closed."""
         return self._core.closed
@@ -179,7 +273,49 @@ class SyncAgentConnection:
         """The close code once closed."""
         return self._core.close_code
 
+    @property
+    def close_reason(self) -> str:
+        """The close reason once closed."""
+        return self._core.close_reason
+
     # ---------------------------------------------------------------- receiving
+
+    def _claim(self) -> None:
+        me = threading.current_thread()
+        owner = self._reader
+        if self._readers and owner is not None and owner is not me and owner.is_alive():
+            raise ConcurrencyError(
+                f"thread {owner.name!r} is already reading this connection with a 'for' loop; "
+                "read it from one thread only (hand messages on with a queue.Queue)"
+            )
+        self._reader = me
+        self._readers += 1
+
+    def _release(self) -> None:
+        self._readers = max(0, self._readers - 1)
+        if not self._readers:
+            self._reader = None
+
+    def _check_reader(self) -> None:
+        owner = self._reader
+        if (
+            self._readers
+            and owner is not None
+            and owner is not threading.current_thread()
+            and owner.is_alive()
+        ):
+            raise ConcurrencyError(
+                f"thread {owner.name!r} is already reading this connection; read it from one "
+                "thread only"
+            )
+
+    def _next(self) -> AgentEvent:
+        item = self._queue.get(None)
+        if isinstance(item, End):
+            if item.error is not None:
+                raise item.error
+            raise StopIteration
+        return item  # type: ignore[no-any-return]
 
     def recv(self, timeout: float | None = None) -> AgentEvent:
         """Return the next message, ``Unhandled`` frame or audio chunk.
@@ -189,6 +325,7 @@ class SyncAgentConnection:
             ConnectionClosedError: it closed abnormally.
             DeepgramTimeoutError: nothing arrived within ``timeout`` seconds.
         """
+        self._check_reader()
         item = self._queue.get(timeout)
         if isinstance(item, End):
             if item.error is not None:
@@ -197,25 +334,47 @@ class SyncAgentConnection:
         return item  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[AgentEvent]:
-        return self
+        return _Reading(self)
 
     def __next__(self) -> AgentEvent:
-        item = self._queue.get(None)
-        if isinstance(item, End):
-            if item.error is not None:
-                raise item.error
-            raise StopIteration
-        return item  # type: ignore[no-any-return]
+        self._check_reader()
+        return self._next()
+
+    def __aiter__(self) -> Any:
+        raise TypeError(
+            "this is a blocking connection: iterate it with 'for msg in conn', or open an async "
+            "one with 'async with client.agent.connect(settings) as conn'"
+        )
+
+    def __await__(self) -> Any:
+        raise TypeError(
+            "connect_sync() already returned an open blocking connection: do not await it; in "
+            "async code use 'async with client.agent.connect(settings) as conn' instead"
+        )
+
+    async def __aenter__(self) -> Any:
+        raise TypeError(
+            "a blocking connection is not an async context manager: use 'with "
+            "client.agent.connect_sync(...)', or 'async with client.agent.connect(...)'"
+        )
+
+    async def __aexit__(self, *exc: object) -> None:  # pragma: no cover - __aenter__ raises
+        return None
 
     # ---------------------------------------------------------------- sending
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._lt.run(coro, self._bound)
+        return self._lt.run(coro, self._send_bound)
 
     def send_audio(self, data: bytes | bytearray | memoryview) -> None:
-        """Send one chunk of user audio (see ``AgentConnection.send_audio``)."""
-        if data:
-            self._call(self._core.send_audio(bytes(data)))
+        """Send one chunk of user audio (see ``AgentConnection.send_audio``).
+
+        Raises:
+            TypeError: ``data`` is not audio bytes (or an int16 array).
+        """
+        chunk = audio_bytes(data) if type(data) is not bytes else data
+        if chunk:
+            self._call(self._core.send_audio(bytes(chunk)))
 
     def send(self, message: Any) -> None:
         """Validate and send any client message (see ``AgentConnection.send``)."""
@@ -279,7 +438,7 @@ class SyncAgentConnection:
             self._lt.submit(self._core.close())
             return
         bound = timeout if timeout is not None else self._core.options.close_timeout * 2 + _SLACK
-        with contextlib.suppress(DeepgramTimeoutError):
+        with contextlib.suppress(DeepgramTimeoutError, LoopThreadDied):
             self._lt.run(self._core.close(), bound)
 
     def wait_closed(self, timeout: float | None = None) -> None:
@@ -303,7 +462,10 @@ class SyncAgentConnection:
 
 
 def connect(
-    client: DeepgramClient, settings: Any, *, tools: Any = None, **options: Any
+    client: Any, settings: Any, *, tools: Any = None, validate: bool = True, **options: Any
 ) -> SyncAgentConnection:
     """Open a blocking connection: ``deepgram_agent.sync.connect(client, settings)``."""
-    return SyncAgentConnection.open(client, settings, tools=tools, **options)
+    conn: SyncAgentConnection = client.agent.connect_sync(
+        settings, tools=tools, validate=validate, **options
+    )
+    return conn

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import copy
 import functools
 import inspect
 import json
@@ -83,6 +82,7 @@ from .exceptions import DeepgramError, SettingsError
 
 if TYPE_CHECKING:
     from ._connection import AgentConnection
+    from ._prepare import PreparedSettings
 
 __all__ = [
     "Tools",
@@ -281,6 +281,10 @@ class _Param(msgspec.Struct, frozen=True):
     positional_only: bool
 
 
+#: Longest ``arguments`` text a tool is called with; longer ones are answered with an error.
+MAX_ARGUMENT_CHARS = 1_000_000
+
+
 class _Signature:
     """What the registry needs to know about one function's parameters."""
 
@@ -371,10 +375,17 @@ class _Signature:
             ValueError: not a JSON object, or it does not fit the annotations.
         """
         text = raw.strip()
+        if len(text) > MAX_ARGUMENT_CHARS:
+            raise ValueError(
+                f"the arguments are {len(text)} characters long, more than the "
+                f"{MAX_ARGUMENT_CHARS} this function accepts"
+            )
         try:
             decoded = msgspec.json.decode(text) if text else {}
         except msgspec.DecodeError as exc:
             raise ValueError(f"the arguments are not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError("the arguments are nested too deeply to decode") from None
         if decoded is None:
             decoded = {}
         if not isinstance(decoded, dict):
@@ -391,6 +402,8 @@ class _Signature:
             obj = msgspec.convert(data, self.struct, strict=False)
         except msgspec.ValidationError as exc:
             raise ValueError(str(exc)) from None
+        except RecursionError:
+            raise ValueError("the arguments are nested too deeply to convert") from None
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for p in self.params:
@@ -641,13 +654,6 @@ def tool(
 # ----------------------------------------------------------------------------------------------
 
 
-def _clone(opt: Any) -> Any:
-    """A shallow copy of an option object whose set options can be changed independently."""
-    new = copy.copy(opt)
-    object.__setattr__(new, "_given", dict(opt._given))
-    return new
-
-
 def _name_of(fn: Any) -> Any:
     if isinstance(fn, Mapping):
         return fn.get("name")
@@ -779,9 +785,11 @@ class _Attachment:
         loop = asyncio.get_running_loop()
         registry = self.tools._tools
         for item in msg.functions:
-            if not item.client_side:
-                continue  # the server runs it and sends its own FunctionCallResponse
             found = registry.get(item.name)
+            if item.client_side is False or (
+                item.client_side is None and found is not None and found.server_side
+            ):
+                continue  # the server runs it and sends its own FunctionCallResponse
             if found is not None:
                 if not found.auto or found.fn is None:
                     continue  # the user answers it
@@ -795,6 +803,8 @@ class _Attachment:
                 )
                 continue
             if item.id in self.calls:
+                # Asked again (e.g. by a resumed session) while it still runs: the running
+                # call answers it, once, on whichever session is current then.
                 continue
             call = _Call(item, found)
             self.calls[item.id] = call
@@ -894,6 +904,12 @@ class _Attachment:
             self._failed(call, exc)
             call.content = _error_content(call.error or "")
             return
+        except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
+            # Raised by the tool, not by us: it must neither kill the event loop (the blocking
+            # facade's loop thread is shared) nor leave the call unanswered.
+            self._failed(call, exc)
+            call.content = _error_content(call.error or "")
+            return
         try:
             call.content = _encode_result(value)
         except (TypeError, msgspec.EncodeError) as exc:
@@ -947,7 +963,7 @@ class _Attachment:
         if not call.arguments:
             try:
                 call.arguments = call.item.parsed_arguments()
-            except ValueError:
+            except (ValueError, RecursionError):
                 call.arguments = {}
         record = ToolCallRecord(
             id=call.item.id,
@@ -1216,7 +1232,7 @@ class Tools:
         ``bytes``); the result has the same type and the argument is not modified. With a think
         fallback list the definitions go into every entry. Functions already declared by hand
         are kept; the same definition declared again is left as is (so merging twice is
-        harmless).
+        harmless). The merge itself works on one shape, the Settings JSON.
 
         Raises:
             SettingsError: there is no ``agent.think`` to put them in; the agent is a stored
@@ -1232,32 +1248,36 @@ class Tools:
                 raise SettingsError("", f"not valid JSON ({exc}); pass a JSON object") from None
             if not isinstance(data, dict):
                 raise SettingsError("", f"expected a JSON object, got {type(data).__name__}")
-            merged = self.merge_into(data)
-            text = json.dumps(merged, separators=(",", ":"), ensure_ascii=False)
+            text = json.dumps(self.merge_wire(data), separators=(",", ":"), ensure_ascii=False)
             return text if isinstance(settings, str) else text.encode()
-        from .options import SettingsOptions
-
-        if isinstance(settings, SettingsOptions):
-            new = _clone(settings)
-            if "think" in settings._given:
-                new._given["think"] = self._into_think(settings._given["think"], "agent.think")
-            else:
-                new._given["agent"] = self._into_agent(settings._given.get("agent"))
-            return new
         if isinstance(settings, m.Settings):
-            return msgspec.structs.replace(settings, agent=self._into_agent(settings.agent))
+            return msgspec.convert(self.merge_wire(msgspec.to_builtins(settings)), m.Settings)
         if isinstance(settings, Mapping):
-            out = dict(settings)
-            out["agent"] = self._into_agent(settings.get("agent"))
-            return out
+            from ._prepare import plain_data
+
+            return self.merge_wire(plain_data(settings))
+        if hasattr(settings, "to_dict") and hasattr(settings, "from_dict"):  # SettingsOptions
+            return type(settings).from_dict(self.merge_wire(settings.to_dict()))
         raise TypeError(
             "settings must be a SettingsOptions, a deepgram_agent.messages.Settings, a dict or a "
             f"JSON string, not {type(settings).__name__}"
         )
 
-    def _into_agent(self, agent: Any) -> Any:
-        from .options import Agent
+    def merge_into_prepared(self, prepared: PreparedSettings) -> PreparedSettings:
+        """The prepared Settings of a connection with the registered definitions added."""
+        if not self.declare or not self._tools:
+            return prepared
+        from ._prepare import PreparedSettings, typed_view
+        from ._validate import check_settings
 
+        wire = self.merge_wire(prepared.wire)
+        typed = check_settings(wire) if prepared.validated else typed_view(wire)
+        return PreparedSettings(wire, typed, prepared.validated)
+
+    def merge_wire(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The Settings JSON ``data`` with the definitions added (``data`` is not modified)."""
+        out = dict(data)
+        agent = out.get("agent")
         if isinstance(agent, str):
             raise SettingsError(
                 "agent",
@@ -1265,52 +1285,37 @@ class Tools:
                 "cannot be added to it: declare them in the stored configuration and create the "
                 "registry with Tools(declare=False)",
             )
-        if isinstance(agent, Agent):
-            think = agent._given.get("think")
-            if think is not None:
-                new = _clone(agent)
-                new._given["think"] = self._into_think(think, "agent.think")
-                return new
-        elif isinstance(agent, m.AgentSettings):
-            if not isinstance(agent.think, UnsetType):
-                return msgspec.structs.replace(
-                    agent, think=self._into_think(agent.think, "agent.think")
-                )
-        elif isinstance(agent, Mapping):
-            if agent.get("think") is not None:
-                out = dict(agent)
-                out["think"] = self._into_think(agent["think"], "agent.think")
-                return out
-        elif agent is not None:
+        if agent is not None and not isinstance(agent, Mapping):
             raise SettingsError("agent", "agent must be an Agent(...), a dict or a stored agent id")
-        raise SettingsError(
-            "agent.think",
-            f"function tools ({', '.join(self._tools)}) need a think provider to be declared "
-            "in: add agent.think, e.g. Think(provider=Provider(type='open_ai'), "
-            "model='gpt-4o-mini') or {'provider': {'type': 'open_ai', 'model': 'gpt-4o-mini'}}",
-        )
-
-    def _into_think(self, think: Any, path: str) -> Any:
-        from .options import Think
-
-        if isinstance(think, list | tuple):
-            return [self._into_think(t, f"{path}[{i}]") for i, t in enumerate(think)]
-        if isinstance(think, Think):
-            new = _clone(think)
-            new._given["functions"] = self._merged(think._given.get("functions"), path, dicts=True)
-            return new
-        if isinstance(think, m.ThinkSettings):
-            existing = None if isinstance(think.functions, UnsetType) else think.functions
-            return msgspec.structs.replace(
-                think, functions=self._merged(existing, path, dicts=False)
+        think = agent.get("think") if agent is not None else None
+        if think is None:
+            raise SettingsError(
+                "agent.think",
+                f"function tools ({', '.join(self._tools)}) need a think provider to be declared "
+                "in: add agent.think, e.g. Think(provider=Provider(type='open_ai'), "
+                "model='gpt-4o-mini') or {'provider': {'type': 'open_ai', 'model': 'gpt-4o-mini'}}",
             )
-        if isinstance(think, Mapping):
-            out = dict(think)
-            out["functions"] = self._merged(think.get("functions"), path, dicts=True)
-            return out
-        raise SettingsError(path, f"expected a Think, a dict or a list, not {type(think).__name__}")
+        assert agent is not None
+        new_agent = dict(agent)
+        if isinstance(think, list | tuple):
+            new_agent["think"] = [
+                self._into_think(t, f"agent.think[{i}]") for i, t in enumerate(think)
+            ]
+        else:
+            new_agent["think"] = self._into_think(think, "agent.think")
+        out["agent"] = new_agent
+        return out
 
-    def _merged(self, existing: Any, path: str, *, dicts: bool) -> list[Any]:
+    def _into_think(self, think: Any, path: str) -> dict[str, Any]:
+        if not isinstance(think, Mapping):
+            raise SettingsError(
+                path, f"expected a Think, a dict or a list, not {type(think).__name__}"
+            )
+        out = dict(think)
+        out["functions"] = self._merged(think.get("functions"), path)
+        return out
+
+    def _merged(self, existing: Any, path: str) -> list[Any]:
         current = list(existing) if existing is not None else []
         by_name: dict[Any, tuple[int, Any]] = {_name_of(f): (i, f) for i, f in enumerate(current)}
         out = list(current)
@@ -1326,7 +1331,7 @@ class Tools:
                     "registered in the tools; remove one of them (or register it under another "
                     "name with name=...)",
                 )
-            out.append(plain if dicts else entry.definition)
+            out.append(plain)
         return out
 
     # --------------------------------------------------------------------------- dispatching

@@ -392,7 +392,7 @@ async def test_fifty_concurrent_sessions_are_independent() -> None:
 @pytest.mark.anyio
 async def test_audio_sent_before_ready_is_held_and_flushed_in_order() -> None:
     async with AgentEmulator(api_key=KEY, faults=Faults(delay_settings_applied=0.2)) as emu:
-        conn = client_for(emu)._build(SETTINGS)
+        conn = client_for(emu)._connection(SETTINGS)
         start = asyncio.create_task(conn.start())
         await conn.send_audio(b"\x01\x00" * 100)
         await conn.update_prompt("early")
@@ -430,7 +430,7 @@ async def test_plain_ws_to_a_remote_host_is_refused() -> None:
 @pytest.mark.anyio
 async def test_audio_sent_while_held_data_is_flushed_never_overtakes_it() -> None:
     async with AgentEmulator(api_key=KEY, settings_applied_delay=0.05) as emu:
-        conn = client_for(emu)._build(
+        conn = client_for(emu)._connection(
             SETTINGS, max_pending_audio_bytes=10**9, keepalive_interval=None
         )
         start = asyncio.create_task(conn.start())
@@ -470,7 +470,7 @@ async def test_close_while_connecting_with_a_caller_session_leaves_no_socket() -
 
     async with AgentEmulator(api_key=KEY, faults=Faults(delay_welcome=0.5)) as emu:
         async with aiohttp.ClientSession() as http:
-            conn = client_for(emu)._build(SETTINGS, session=http)
+            conn = client_for(emu)._connection(SETTINGS, session=http)
             start = asyncio.create_task(conn.start())
             session = await emu.wait_for_session(timeout=scaled(5))
             await conn.close()

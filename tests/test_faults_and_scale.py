@@ -269,7 +269,7 @@ async def test_close_during_connect_returns_promptly() -> None:
     async with AgentEmulator(api_key=KEY, faults=Faults(delay_settings_applied=30.0)) as emu:
         client = DeepgramClient(api_key=KEY, base_url=emu.url)
         loop = asyncio.get_running_loop()
-        conn = client._build(SETTINGS)
+        conn = client._connection(SETTINGS)
         start = asyncio.create_task(conn.start())
         session = await emu.wait_for_session(timeout=scaled(5))
         await session.wait_for_received("Settings", timeout=scaled(5))
@@ -287,7 +287,7 @@ async def test_cancelling_start_during_connect_returns_promptly() -> None:
     async with AgentEmulator(api_key=KEY, faults=Faults(delay_settings_applied=30.0)) as emu:
         client = DeepgramClient(api_key=KEY, base_url=emu.url)
         loop = asyncio.get_running_loop()
-        conn = client._build(SETTINGS)
+        conn = client._connection(SETTINGS)
         start = asyncio.create_task(conn.start())
         session = await emu.wait_for_session(timeout=scaled(5))
         await session.wait_for_received("Settings", timeout=scaled(5))

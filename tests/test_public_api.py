@@ -8,6 +8,7 @@ DOCUMENTED = {
     # core
     "DeepgramClient", "AgentRouter", "AgentConnection", "AgentEvent", "ConnectOptions",
     "ConnectionStatistics", "SyncAgentConnection", "messages", "__version__", "ReconnectPolicy",
+    "ResumingConnection",
     # function tools
     "Tools", "Tool", "ToolCallRecord", "function_definition", "tool",
     # callback API

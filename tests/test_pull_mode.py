@@ -61,7 +61,7 @@ async def test_a_flood_arrives_complete_and_in_order_without_filling_the_queue()
             # The flood starts before the loop does, so the reader queued the first part and
             # the loop then took the socket over: both paths, one order.
             assert stats.queue_high_water > 1
-            assert conn._consumer_reads
+            assert conn.reading_directly
 
 
 @pytest.mark.anyio
@@ -80,7 +80,7 @@ async def test_hooks_run_while_the_loop_body_waits_and_nothing_is_lost() -> None
             seen: list[Any] = []
             await conn.inject_user_message("first")
             await until(conn, lambda x: isinstance(x, m.AgentAudioDone), seen)
-            assert conn._consumer_reads  # the loop reads the socket itself now
+            assert conn.reading_directly  # the loop reads the socket itself now
             hooked.clear()
             # The loop body now awaits something else; nobody asks for messages, yet the
             # hooks (function tools, history) must still see the next turn as it arrives.
@@ -104,7 +104,7 @@ async def test_close_from_the_loop_body_is_prompt() -> None:
         async with asyncio.timeout(scaled(10)):
             async for msg in conn:
                 if assistant_text(msg):
-                    assert conn._consumer_reads
+                    assert conn.reading_directly
                     started = time.perf_counter()
                     await conn.close()
                     elapsed = time.perf_counter() - started
@@ -122,7 +122,7 @@ async def test_recv_timeouts_while_reading_the_socket_lose_nothing() -> None:
             seen: list[Any] = []
             await conn.inject_user_message("one")
             await until(conn, lambda x: isinstance(x, m.AgentAudioDone), seen)
-            assert conn._consumer_reads
+            assert conn.reading_directly
             for _ in range(5):  # cancelled while waiting on the quiet socket
                 with pytest.raises(DeepgramTimeoutError):
                     await conn.recv(timeout=0.02)
@@ -144,7 +144,7 @@ async def test_a_second_reader_while_the_first_reads_the_socket_is_refused() -> 
             seen: list[Any] = []
             await conn.inject_user_message("one")
             await until(conn, lambda x: isinstance(x, m.AgentAudioDone), seen)
-            assert conn._consumer_reads
+            assert conn.reading_directly
             first = asyncio.create_task(conn.recv())
             await asyncio.sleep(0.01)
             with pytest.raises(ConcurrencyError):

@@ -51,13 +51,13 @@ async def into_pull_mode(conn: Any) -> None:
     seen: list[Any] = []
     await conn.inject_user_message("warm up")
     await until(conn, of(m.AgentAudioDone), seen)
-    assert conn._consumer_reads
+    assert conn.reading_directly
 
 
 async def until_inside(conn: Any) -> None:
     """Yield until the consumer task sits in ``receive()`` (a few loop turns at most)."""
     async with asyncio.timeout(scaled(5)):
-        while not conn._consumer_inside:  # noqa: ASYNC110 - no event marks it
+        while not conn._pull.inside:  # noqa: ASYNC110 - no event marks it
             await asyncio.sleep(0)
 
 
@@ -243,14 +243,14 @@ async def test_hand_overs_timeouts_and_pauses_mixed_lose_and_reorder_nothing() -
         async with client_for(emu).agent.connect(SETTINGS) as conn:
             hooked: list[Any] = []
             conn.add_hook(None, hooked.append)
-            queued_before = len(conn._queue)  # Welcome, SettingsApplied: not hooked here
+            queued_before = conn.statistics().queued  # Welcome, SettingsApplied: not hooked here
             consumed: list[Any] = []
             pulled = 0
             turns = 6
             await conn.inject_user_message("turn 0")
             async with asyncio.timeout(scaled(30)):
                 while sum(isinstance(x, m.AgentAudioDone) for x in consumed) < turns:
-                    pulled += conn._consumer_reads
+                    pulled += conn.reading_directly
                     step = rng.random()
                     if step < 0.3:
                         try:

@@ -17,7 +17,7 @@ from deepgram_agent import (
 from deepgram_agent import (
     messages as m,
 )
-from deepgram_agent._reconnect import ConversationRecorder, ReconnectPolicy
+from deepgram_agent._reconnect import ConversationHistory, ReconnectPolicy
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 
 from .conftest import scaled
@@ -261,7 +261,7 @@ def test_callback_api_sees_reconnect_events_and_one_close() -> None:
 
 
 def test_recorder_prefers_history_and_falls_back_to_conversation_text() -> None:
-    rec = ConversationRecorder()
+    rec = ConversationHistory()
     rec.on_conversation_text(m.ConversationText(role="user", content="hi"))
     assert list(rec.items) == [{"type": "History", "role": "user", "content": "hi"}]
     rec.on_history(m.History(role="user", content="hi"))

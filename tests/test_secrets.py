@@ -82,4 +82,6 @@ def test_client_repr_hides_both_kinds_of_credential() -> None:
     rep = repr(DeepgramClient(api_key=CANARY, access_token=CANARY + "jwt"))
     assert CANARY not in rep and "***" in rep
     c: Any = DeepgramClient(access_token="tok-" + CANARY)
-    assert c._auth_header().startswith("Bearer ")
+    credentials = c._credentials()
+    assert credentials.header().startswith("Bearer ")
+    assert CANARY not in repr(credentials) and CANARY not in str(credentials)
