@@ -41,18 +41,17 @@ import struct
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import msgspec
 from aiohttp import WSMsgType
 
 from . import messages as m
+from ._api import AgentConnection, AgentEvent, ConnectionStatistics, audio_bytes
 from ._codec import encode
 from ._config import ConnectOptions, Credentials, HttpSessionPool, is_loopback
-from ._prepare import prepare_message, prepare_update
 from ._protocol import AgentProtocol, Hook, Phase
 from ._queue import AnyQueue, AsyncQueue, End
 from .exceptions import (
@@ -77,13 +76,10 @@ __all__ = [
     "ConnectionStatistics",
     "SocketConnection",
     "SocketOwner",
+    "audio_bytes",
 ]
 
 logger = logging.getLogger("deepgram_agent.connection")
-
-#: What a connection yields: a typed server message, an undecodable frame, agent audio, or an
-#: SDK event of a resumed session.
-AgentEvent: TypeAlias = m.ServerMessage | m.Unhandled | m.Reconnecting | m.Reconnected | bytes
 
 _KEEPALIVE = m.KeepAlive()
 _HANDSHAKE = frozenset({m.Welcome, m.SettingsApplied, m.Error})
@@ -91,53 +87,6 @@ _NORMAL_CLOSE_CODES = frozenset({1000, 1005})
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CLOSE = WSMsgType.CLOSE
-
-
-class ConnectionStatistics(NamedTuple):
-    """Counters of one connection (``conn.statistics()``); a resumed session sums its sockets."""
-
-    messages_received: int
-    audio_frames_received: int
-    audio_bytes_received: int
-    unhandled_received: int
-    messages_sent: int
-    audio_frames_sent: int
-    audio_bytes_sent: int
-    keepalives_sent: int
-    queued: int
-    queue_high_water: int
-    max_queue: int
-    pending_before_ready: int
-    dropped_before_ready: int
-    reconnects: int
-    stale_responses_dropped: int
-
-
-def audio_bytes(data: Any) -> bytes | bytearray | memoryview:
-    """Check a ``send_audio`` argument: raw PCM/encoded bytes, or a C-contiguous int16 array.
-
-    Raises:
-        TypeError: anything else, naming what it got and what to pass.
-    """
-    if isinstance(data, bytes | bytearray):
-        return data
-    if isinstance(data, memoryview):
-        return data.cast("B") if data.format != "B" or data.ndim != 1 else data
-    dtype = getattr(data, "dtype", None)
-    if dtype is not None and hasattr(data, "tobytes"):  # a numpy array
-        flags = getattr(data, "flags", None)
-        contiguous = bool(getattr(flags, "c_contiguous", False))
-        if str(dtype) == "int16" and contiguous:
-            return memoryview(data).cast("B")
-        raise TypeError(
-            f"send_audio() takes raw audio bytes or a C-contiguous int16 array; got an array of "
-            f"{dtype}{'' if contiguous else ' (not C-contiguous)'}: convert it first, e.g. "
-            "(samples * 32767).astype('<i2').tobytes() for float samples in [-1, 1]"
-        )
-    raise TypeError(
-        f"send_audio() takes audio bytes (bytes, bytearray, memoryview or an int16 numpy "
-        f"array), not {type(data).__name__}; encode text messages with the other senders"
-    )
 
 
 class SocketOwner(abc.ABC):
@@ -155,306 +104,6 @@ class SocketOwner(abc.ABC):
     @abc.abstractmethod
     def socket_ready(self, conn: SocketConnection) -> None:
         """A resumed socket got ``SettingsApplied`` (it is in the stream just before)."""
-
-
-# ---------------------------------------------------------------------- the public API type
-
-
-class AgentConnection(abc.ABC):
-    """An open Voice Agent session: what ``client.agent.connect(settings)`` gives you.
-
-    Iterate it to receive, in arrival order, every server message (typed), every undecodable
-    frame (:class:`~deepgram_agent.messages.Unhandled`) and the agent's audio (``bytes``)::
-
-        async with client.agent.connect(settings) as conn:
-            await conn.inject_user_message("Hello")
-            async for msg in conn:
-                ...
-
-    Iteration ends quietly when the connection closes normally (code 1000, or ``close()``)
-    and raises :class:`~deepgram_agent.ConnectionClosedError` when it closes abnormally.
-    Server ``Error`` and ``Warning`` messages are yielded, never raised. One task reads a
-    connection at a time; sends are safe from any task of its loop.
-
-    Two kinds exist: :class:`SocketConnection` (one socket) and, with ``reconnect=``,
-    :class:`~deepgram_agent.ResumingConnection` (a fresh socket per outage, same API).
-    """
-
-    __slots__ = ("_reader", "_readers")
-
-    # -- what each kind provides
-
-    _reader: asyncio.Task[Any] | None  # the task reading with async for
-    _readers: int  # live async-for loops of that task
-    options: ConnectOptions
-    #: A typed view of the Settings this session was opened with.
-    settings: m.Settings
-    #: Why ``start()`` failed, if it did (the callback API reports it before ``Close``).
-    failed_start: BaseException | None
-
-    @property
-    @abc.abstractmethod
-    def url(self) -> str:
-        """The socket URL (never carries credentials)."""
-
-    @property
-    @abc.abstractmethod
-    def request_id(self) -> str | None:
-        """``Welcome.request_id`` of the current socket."""
-
-    @property
-    @abc.abstractmethod
-    def ready(self) -> bool:
-        """True once ``SettingsApplied`` arrived and until the connection closes."""
-
-    @property
-    @abc.abstractmethod
-    def closed(self) -> bool:
-        """True once the connection has closed (for whatever reason)."""
-
-    @property
-    @abc.abstractmethod
-    def close_code(self) -> int | None:
-        """The WebSocket close code once closed."""
-
-    @property
-    @abc.abstractmethod
-    def close_reason(self) -> str:
-        """The WebSocket close reason once closed."""
-
-    @property
-    @abc.abstractmethod
-    def pending_function_calls(self) -> dict[str, str]:
-        """Client-side calls requested and not answered or cancelled yet: ``{id: name}``."""
-
-    @abc.abstractmethod
-    async def start(self) -> None:
-        """Open the socket, send ``Settings`` and wait for ``SettingsApplied``."""
-
-    @abc.abstractmethod
-    def _next(self) -> Coroutine[Any, Any, AgentEvent]:
-        """The next item (raises ``StopAsyncIteration`` at a quiet end)."""
-
-    @abc.abstractmethod
-    async def _send_message(self, message: m.ClientMessage) -> None:
-        """Send one validated client message."""
-
-    @abc.abstractmethod
-    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
-        """Send one chunk of user audio (in the ``audio.input`` format) as a binary frame."""
-
-    @abc.abstractmethod
-    async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
-        """Send a JSON text frame exactly as given, with no validation (escape hatch)."""
-
-    @abc.abstractmethod
-    async def keep_alive(self) -> None:
-        """Send ``KeepAlive`` now (automatic keepalive makes this rarely necessary)."""
-
-    @abc.abstractmethod
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection. Idempotent, bounded by ``close_timeout``, safe from any task."""
-
-    @abc.abstractmethod
-    async def wait_closed(self, timeout: float | None = None) -> None:
-        """Wait until the connection has closed (``DeepgramTimeoutError`` after ``timeout``)."""
-
-    @abc.abstractmethod
-    def statistics(self) -> ConnectionStatistics:
-        """Counters of this connection."""
-
-    @abc.abstractmethod
-    def add_hook(self, message_type: type | None, hook: Hook) -> None:
-        """Call ``hook(item)`` for every item of ``message_type`` (``None``: every item,
-        audio ``bytes`` included), in arrival order, before the consumer gets it.
-
-        Hooks run in the task that reads the socket; they must be quick and must not block
-        (start a task for real work). One that raises is logged; the stream goes on.
-        """
-
-    @abc.abstractmethod
-    def add_open_hook(self, hook: Callable[[], object]) -> None:
-        """Call ``hook()`` each time a socket is open, before any message is read."""
-
-    @abc.abstractmethod
-    def add_close_hook(self, hook: Callable[[BaseException | None], None]) -> None:
-        """Call ``hook(error_or_None)`` once when the connection has closed for good."""
-
-    # -- shared by both kinds
-
-    def _claim_reader(self) -> None:
-        """Record the current task as this connection's reader (one at a time)."""
-        task = asyncio.current_task()
-        owner = self._reader
-        if self._readers and owner is not None and owner is not task and not owner.done():
-            raise ConcurrencyError(
-                f"task {owner.get_name()!r} is already reading this connection with "
-                "'async for'; read it from one task only (hand messages on with a queue)"
-            )
-        self._reader = task
-        self._readers += 1
-
-    def _release_reader(self) -> None:
-        """Forget one claim of :meth:`_claim_reader` (an ``async for`` loop ended)."""
-        self._readers = max(0, self._readers - 1)
-        if not self._readers:
-            self._reader = None
-
-    @property
-    def input_format(self) -> m.AudioFormat:
-        """The user audio format this session's Settings declared (what ``send_audio`` takes)."""
-        return self.settings.input_format
-
-    @property
-    def output_format(self) -> m.AudioFormat:
-        """The agent audio format this session's Settings asked for (what iteration yields)."""
-        return self.settings.output_format
-
-    def __aiter__(self) -> AsyncIterator[AgentEvent]:
-        return _Reading(self)
-
-    def __anext__(self) -> Coroutine[Any, Any, AgentEvent]:
-        return self._next()
-
-    def __iter__(self) -> Any:
-        raise TypeError(
-            "this is an async connection: iterate it with 'async for msg in conn', or open a "
-            "blocking one with 'with client.agent.connect_sync(settings) as conn: for msg in conn'"
-        )
-
-    async def recv(self, timeout: float | None = None) -> AgentEvent:
-        """Return the next message, ``Unhandled`` frame or audio chunk.
-
-        Args:
-            timeout: seconds to wait at most (``None``: until something arrives).
-
-        Raises:
-            ConnectionClosedOK: the connection closed normally.
-            ConnectionClosedError: it closed abnormally.
-            DeepgramTimeoutError: nothing arrived within ``timeout``.
-
-        Cancelling is safe: no message is lost.
-        """
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._next()
-        except StopAsyncIteration:
-            raise ConnectionClosedOK(self.close_code, self.close_reason) from None
-        except TimeoutError:
-            raise DeepgramTimeoutError(f"no message within {timeout} s") from None
-
-    async def send(self, message: Any) -> None:
-        """Validate and send any client message.
-
-        Accepts a ``deepgram_agent.messages`` struct, one of the classic option objects
-        (``UpdatePromptOptions``, ``FunctionCallResponse``, ...), a plain dict or JSON text. A
-        ``FunctionCallResponse`` without an id gets the id of the oldest pending request for
-        that function name.
-
-        Raises:
-            SettingsError: the message is invalid (names the JSON path).
-            TypeError: not a message.
-            ConnectionClosed: the connection is closed.
-            DeepgramTimeoutError: the server did not read for ``send_timeout`` seconds.
-        """
-        await self._send_message(prepare_message(message))
-
-    async def update_prompt(self, prompt: str) -> None:
-        """Send ``UpdatePrompt``; the server answers ``PromptUpdated``."""
-        await self._send_message(m.UpdatePrompt(prompt=_text(prompt, "prompt")))
-
-    async def update_speak(self, speak: Any) -> None:
-        """Send ``UpdateSpeak`` (a ``Speak`` option, ``messages.SpeakSettings``, a list, or a dict)."""
-        await self._send_message(prepare_update("UpdateSpeak", "speak", speak))
-
-    async def update_think(self, think: Any) -> None:
-        """Send ``UpdateThink`` (a ``Think`` option, ``messages.ThinkSettings``, a list, or a dict)."""
-        await self._send_message(prepare_update("UpdateThink", "think", think))
-
-    async def update_listen(self, listen: Any) -> None:
-        """Send ``UpdateListen`` (a ``Listen`` option, ``messages.ListenSettings`` or a dict)."""
-        await self._send_message(prepare_update("UpdateListen", "listen", listen))
-
-    async def inject_user_message(self, content: str) -> None:
-        """Send ``InjectUserMessage``: the agent acts as if the user said ``content``."""
-        await self._send_message(m.InjectUserMessage(content=_text(content, "content")))
-
-    async def inject_agent_message(self, message: str, *, behavior: str | None = None) -> None:
-        """Send ``InjectAgentMessage``: the agent says ``message`` verbatim.
-
-        Args:
-            message: the text to speak.
-            behavior: ``"default"``, ``"queue"`` or ``"interrupt"`` (server default when omitted).
-        """
-        data: dict[str, Any] = {"type": "InjectAgentMessage", "message": _text(message, "message")}
-        if behavior is not None:
-            data["behavior"] = behavior
-        await self.send(data)
-
-    async def send_function_call_response(
-        self,
-        response: Any = None,
-        *,
-        id: str | None = None,
-        name: str | None = None,
-        content: Any = None,
-    ) -> None:
-        """Answer a client-side function call with ``FunctionCallResponse {id, name, content}``.
-
-        Pass either a response object (``FunctionCallResponse``) or the keywords. ``content``
-        that is not a string is sent as JSON text.
-        """
-        if response is None:
-            if name is None:
-                raise TypeError("send_function_call_response() needs a response object or name=")
-            text = content if isinstance(content, str) else msgspec.json.encode(content).decode()
-            response = (
-                m.FunctionCallResponse(name=name, content=text, id=id)
-                if id
-                else m.FunctionCallResponse(name=name, content=text)
-            )
-        await self.send(response)
-
-    async def force_end_turn(self) -> None:
-        """Send ``ForceEndTurn``: end the current user turn now (Flux listen only)."""
-        await self._send_message(m.ForceEndTurn())
-
-    async def __aenter__(self) -> AgentConnection:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-    return value
-
-
-class _Reading:
-    """One ``async for`` over a connection: it claims the connection for its task while alive.
-
-    A second task that starts reading while another task's loop is still running gets a
-    ``ConcurrencyError`` at once, instead of silently taking every other message.
-    """
-
-    __slots__ = ("_conn", "_next")
-
-    def __init__(self, conn: AgentConnection) -> None:
-        conn._claim_reader()
-        self._conn = conn
-        self._next = conn._next
-
-    def __aiter__(self) -> _Reading:
-        return self
-
-    def __anext__(self) -> Coroutine[Any, Any, AgentEvent]:
-        return self._next()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self._conn._release_reader()
 
 
 # ---------------------------------------------------------------------- pull mode
@@ -485,7 +134,7 @@ class _PullMode:
         self.park: asyncio.Future[None] | None = None  # the parked reader's wake-up
         self.handed_back: Any = None  # a socket-ending message the consumer read
 
-    def give_back(self, conn: SocketConnection) -> None:
+    def give_back(self, reader: _Reader) -> None:
         """Return the socket to the reader task (deferred while the consumer is inside
         ``receive()``: it gives the socket back on its way out)."""
         if not self.active:
@@ -495,7 +144,7 @@ class _PullMode:
             return
         self.active = False
         self.give_back_wanted = False
-        _pull_watch(asyncio.get_running_loop()).discard(conn)
+        _pull_watch(asyncio.get_running_loop()).discard(reader)
         park, self.park = self.park, None
         if park is not None and not park.done():
             park.set_result(None)
@@ -507,28 +156,28 @@ class _PullWatch:
     PERIOD = 0.05
 
     def __init__(self) -> None:
-        self._conns: set[SocketConnection] = set()
+        self._readers: set[_Reader] = set()
         self._ticking = False
 
-    def add(self, conn: SocketConnection) -> None:
-        self._conns.add(conn)
+    def add(self, reader: _Reader) -> None:
+        self._readers.add(reader)
         if not self._ticking:
             self._ticking = True
             asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
 
-    def discard(self, conn: SocketConnection) -> None:
-        self._conns.discard(conn)
+    def discard(self, reader: _Reader) -> None:
+        self._readers.discard(reader)
 
     def _tick(self) -> None:
         self._ticking = False
-        conns = self._conns
-        for conn in list(conns):
-            pull = conn._pull
+        readers = self._readers
+        for reader in list(readers):
+            pull = reader.pull
             if pull is None or not pull.active:
-                conns.discard(conn)
+                readers.discard(reader)
             elif not pull.inside:
-                pull.give_back(conn)
-        if conns:
+                pull.give_back(reader)
+        if readers:
             self._ticking = True
             asyncio.get_running_loop().call_later(self.PERIOD, self._tick)
 
@@ -620,7 +269,7 @@ def _keepalive_clock(loop: asyncio.AbstractEventLoop) -> _KeepaliveClock:
     return clock
 
 
-# ---------------------------------------------------------------------- writing
+# ---------------------------------------------------------------------- write helpers
 
 
 class _FinishWrite:
@@ -651,6 +300,356 @@ async def _finish_write(coro: Coroutine[Any, Any, None], first: Any) -> None:
     await _FinishWrite(coro, first)
 
 
+# ---------------------------------------------------------------------- writing
+
+
+class _Writer:
+    """Writes one socket's frames: sends, the frames held until ``SettingsApplied``,
+    keepalive, and the rule that a send stuck on a server that stopped reading fails the
+    connection after ``send_timeout`` (see :class:`_FinishWrite`). One per
+    :class:`SocketConnection`."""
+
+    __slots__ = ("conn", "direct", "proto", "stuck", "ws")
+
+    def __init__(self, conn: SocketConnection, proto: AgentProtocol) -> None:
+        self.conn = conn
+        self.proto = proto
+        self.ws: aiohttp.ClientWebSocketResponse[bool] | None = None
+        #: Sends go straight to the socket (ready, nothing held, not closing).
+        self.direct = False
+        #: A send waiting for the server to read (finished by a task of ours).
+        self.stuck: asyncio.Task[None] | None = None
+
+    def check_open(self) -> aiohttp.ClientWebSocketResponse[bool]:
+        ws = self.ws
+        conn = self.conn
+        if ws is None or conn._closed or ws.closed:
+            if conn._end_error is not None:
+                raise ConnectionClosedError(
+                    conn.close_code or 1006,
+                    conn.close_reason,
+                    "cannot send: the connection is closed",
+                ) from conn._end_error
+            raise ConnectionClosedOK(
+                conn.close_code, conn.close_reason, "cannot send: the connection is closed"
+            )
+        return ws
+
+    async def write(self, data: Any, opcode: WSMsgType) -> None:
+        """Write one frame. Cancelling is safe; a send the server does not read for
+        ``send_timeout`` seconds fails the connection (see :class:`_FinishWrite`)."""
+        if self.stuck is not None:
+            await self._until_written(self.stuck)
+        ws = self.check_open()
+        coro = ws.send_frame(data, opcode)
+        try:
+            first = coro.send(None)
+        except StopIteration:
+            return  # written without waiting: the usual case
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            raise self._failed(exc) from exc
+        task = self.stuck = asyncio.get_running_loop().create_task(_finish_write(coro, first))
+        await self._until_written(task)
+
+    async def _until_written(self, task: asyncio.Task[None]) -> None:
+        timeout = self.conn.options.send_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(task)
+        except TimeoutError:
+            err = DeepgramTimeoutError(
+                f"the server has not read what was sent for {timeout} s (send_timeout); the "
+                "connection is closed as failed"
+            )
+            self.conn._fail(err)
+            raise err from None
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            raise self._failed(exc) from exc
+        finally:
+            if task.done() and self.stuck is task:
+                self.stuck = None
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        conn = self.conn
+        return ConnectionClosedError(
+            conn.close_code or 1006, conn.close_reason, f"send failed: {exc}"
+        )
+
+    def stop(self) -> None:
+        """Nothing more will be written (closing or failed)."""
+        self.direct = False
+        stuck = self.stuck
+        if stuck is not None and not stuck.done():
+            stuck.cancel()
+
+    async def send_audio(self, data: Any) -> None:
+        if type(data) is not bytes:
+            data = audio_bytes(data)
+        if not data:
+            return
+        if not self.direct:
+            if self.conn._closed:
+                self.check_open()
+            self.proto.hold(True, bytes(data))
+            return
+        await self.write(data, _BINARY)
+        self.proto.audio_sent(len(data))
+        recorder = self.conn._recorder
+        if recorder is not None:
+            recorder.audio("out", data)
+
+    async def send_text(self, frame: bytes) -> None:
+        if not self.direct:
+            if self.conn._closed:
+                self.check_open()
+            self.proto.hold(False, frame)
+            return
+        await self.write(frame, _TEXT)
+        self._text_written(frame)
+
+    def _text_written(self, frame: bytes) -> None:
+        self.proto.text_sent(frame)
+        conn = self.conn
+        if conn._recorder is not None:
+            conn._recorder.text("out", frame)
+        if conn._owner is not None:
+            conn._owner.text_sent(frame)
+
+    async def flush_held(self) -> None:
+        """Send everything held, in order, then let sends go straight to the socket.
+
+        Sends made while this runs are appended to the held frames and flushed by this same
+        loop, so nothing overtakes what was held.
+        """
+        proto = self.proto
+        recorder = self.conn._recorder
+        while (held := proto.take_held()) is not None:
+            is_audio, payload = held
+            try:
+                await self.write(payload, _BINARY if is_audio else _TEXT)
+            except BaseException:
+                proto.unhold(is_audio, payload)
+                raise
+            if is_audio:
+                proto.audio_sent(len(payload))
+                if recorder is not None:
+                    recorder.audio("out", payload)
+            else:
+                self._text_written(payload)
+        self.direct = not self.conn._closed and not self.conn._closing_by_us
+
+    async def keep_alive(self) -> None:
+        await self.send_text(encode(_KEEPALIVE))
+        self.proto.keepalives_sent += 1
+
+
+# ---------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Reads one socket: the reader task, and the ``async for`` consumer's direct path.
+
+    Every frame goes through :class:`AgentProtocol` (decode, session rules, hooks) and then to
+    the consumer: through the bounded queue, or, while ``async for`` keeps up, straight from
+    the socket in the consumer's own task (see :class:`_PullMode`). Until ``SettingsApplied``
+    is queued, the handshake messages (``Welcome``, ``SettingsApplied``, a rejecting ``Error``:
+    a few per socket) are queued even when the queue is full, so opening or resuming never
+    waits for the application; everything else is bounded by ``max_queue`` in every phase.
+    One per :class:`SocketConnection`.
+    """
+
+    __slots__ = (
+        "cancelled_receive",
+        "conn",
+        "handshaking",
+        "items",
+        "proto",
+        "pull",
+        "queue",
+        "receive",
+        "resumed",
+        "task",
+    )
+
+    def __init__(self, conn: SocketConnection, queue: AnyQueue, *, resumed: bool) -> None:
+        self.conn = conn
+        self.proto = conn._proto
+        self.queue = queue
+        self.items = queue.items if type(queue) is AsyncQueue else None
+        self.pull = _PullMode() if self.items is not None else None  # async consumers only
+        self.receive: Any = None  # the socket's receive()
+        self.task: asyncio.Task[None] | None = None
+        self.handshaking = True
+        self.resumed = resumed
+        #: A direct receive() was cancelled: aiohttp now takes the socket for broken (1006)
+        #: although it is not, so close() does the close handshake itself.
+        self.cancelled_receive = False
+
+    def start(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        self.receive = ws.receive
+        self.task = asyncio.get_running_loop().create_task(
+            self.run(ws), name="deepgram-agent-reader"
+        )
+
+    async def run(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        # No bound methods in locals beyond these: with many connections every parked
+        # reader's frame is walked by each full garbage collection.
+        proto = self.proto
+        queue = self.queue
+        items = self.items
+        pull = self.pull
+        recorder = self.conn._recorder
+        maxsize = queue.maxsize
+        error: BaseException | None = None
+        try:
+            while True:
+                if pull is not None:
+                    if pull.active:
+                        park = pull.park = asyncio.get_running_loop().create_future()
+                        await park
+                        continue
+                    msg = pull.handed_back
+                    if msg is not None:
+                        pull.handed_back = None
+                    else:
+                        msg = await self.receive()
+                else:
+                    msg = await self.receive()
+                kind = msg.type
+                if kind is _TEXT:
+                    item: Any = proto.receive_text(msg.data)
+                    if recorder is not None:
+                        recorder.text("in", msg.data)
+                    if self.handshaking and type(item) in _HANDSHAKE:
+                        self._queue_handshake(item)
+                        continue
+                elif kind is _BINARY:
+                    item = proto.receive_binary(msg.data)
+                    if recorder is not None:
+                        recorder.audio("in", item)
+                elif kind is _CLOSE:
+                    self.on_close_frame(msg)
+                    continue
+                else:  # CLOSING, CLOSED, ERROR: the socket ended
+                    if kind is WSMsgType.ERROR and isinstance(msg.data, BaseException):
+                        error = msg.data
+                    break
+                if items is not None:
+                    if queue.getter is None:  # type: ignore[union-attr]
+                        n = len(items)
+                        if n < maxsize:
+                            items.append(item)
+                            if n >= queue.high_water:
+                                queue.high_water = n + 1
+                            continue
+                    elif pull is not None and pull.waiting and proto.phase is Phase.READY:
+                        # ``async for`` waits on the empty queue for this very item: hand it
+                        # over together with the socket (see _PullMode).
+                        pull.active = True
+                        _pull_watch(asyncio.get_running_loop()).add(self)
+                if not queue.put_nowait(item):
+                    await queue.put(item)
+        except asyncio.CancelledError:
+            await self.conn._reader_cancelled(ws)
+            raise
+        except Exception as exc:  # never expected; reported, not swallowed
+            logger.exception("the reader failed")
+            error = exc
+        finally:
+            if pull is not None:
+                if pull.active:
+                    pull.active = False
+                    _pull_watch(asyncio.get_running_loop()).discard(self)
+                pull.park = None
+            self.conn._finish(ws, error)
+
+    def _queue_handshake(self, item: Any) -> None:
+        self.queue.put_nowait(item, force=True)
+        if type(item) is m.SettingsApplied:
+            self.handshaking = False
+            owner = self.conn._owner
+            if self.resumed and owner is not None:
+                owner.socket_ready(self.conn)
+
+    async def next_item(self) -> AgentEvent:
+        """The consumer's next item (``async for``)."""
+        items = self.items
+        if items:  # a message is waiting
+            item = items.popleft()
+            if self.queue.putters:  # type: ignore[union-attr]
+                self.queue.wake_putters()  # type: ignore[union-attr]
+            return item  # type: ignore[no-any-return]
+        pull = self.pull
+        if pull is not None and pull.active:
+            if pull.inside:
+                raise ConcurrencyError(
+                    "another task is already reading this connection; use one reader "
+                    "(one 'async for' loop) per connection"
+                )
+            # The reader task handed us the socket: read it here (see _PullMode).
+            pull.inside = True
+            proto = self.proto
+            recorder = self.conn._recorder
+            try:
+                while True:
+                    try:
+                        msg = await self.receive()
+                    except asyncio.CancelledError:
+                        self.cancelled_receive = True
+                        raise
+                    kind = msg.type
+                    if kind is _TEXT:
+                        if recorder is not None:
+                            recorder.text("in", msg.data)
+                        return proto.receive_text(msg.data)  # type: ignore[no-any-return]
+                    if kind is _BINARY:
+                        if recorder is not None:
+                            recorder.audio("in", msg.data)
+                        return proto.receive_binary(msg.data)
+                    if kind is _CLOSE:
+                        self.on_close_frame(msg)
+                        continue
+                    # The end of the socket: the reader task decides what comes next.
+                    pull.handed_back = msg
+                    pull.give_back_wanted = True
+                    break
+            finally:
+                pull.inside = False
+                if pull.give_back_wanted:
+                    pull.give_back(self)
+        return await self._next_queued()
+
+    async def _next_queued(self) -> AgentEvent:
+        queue = self.queue
+        if type(queue) is not AsyncQueue:
+            raise ConcurrencyError(
+                "this connection is read through its blocking facade (for msg in conn)"
+            )
+        item = queue.get_nowait()
+        if item is None:
+            pull = self.pull
+            assert pull is not None
+            pull.waiting = True
+            try:
+                item = await queue.get()
+            finally:
+                pull.waiting = False
+        if type(item) is End:
+            if item.error is not None:
+                raise item.error
+            raise StopAsyncIteration
+        return item  # type: ignore[return-value]
+
+    def on_close_frame(self, msg: Any) -> None:
+        code = msg.data if isinstance(msg.data, int) else None
+        self.proto.receive_close(code, msg.extra or "")
+
+    def give_back(self) -> None:
+        """The reader task, not ``async for``, reads from now on (closing)."""
+        if self.pull is not None:
+            self.pull.give_back(self)
+
+
 # ---------------------------------------------------------------------- one socket
 
 
@@ -669,26 +668,18 @@ class SocketConnection(AgentConnection):
         "_closed",
         "_closed_waiters",
         "_closing_by_us",
-        "_direct",
         "_end_error",
-        "_handshaking",
-        "_items",
         "_open_hooks",
         "_owner",
         "_owns_session",
         "_phase_waiter",
         "_pool",
         "_proto",
-        "_pull",
-        "_queue",
-        "_reader_task",
-        "_receive",
-        "_receive_cancelled",
         "_recorder",
-        "_resumed",
+        "_rx",
         "_session",
-        "_stuck",
         "_tasks",
+        "_tx",
         "_url",
         "_ws",
         "failed_start",
@@ -718,30 +709,17 @@ class SocketConnection(AgentConnection):
         self._session = session
         self._owns_session = session is None
         self._pool = pool
-        queue = queue if queue is not None else AsyncQueue(self.options.max_queue)
-        self._queue: AnyQueue = queue
-        self._items = queue.items if type(queue) is AsyncQueue else None
-        # Pull mode only serves an async consumer.
-        self._pull = _PullMode() if self._items is not None else None
         self._owner = owner
-        # Until SettingsApplied is queued, the handshake messages (Welcome, SettingsApplied, a
-        # rejecting Error: a few per socket) are queued even when the queue is full, so that
-        # opening or resuming never waits for the application to read. Everything else is
-        # bounded by max_queue in every phase.
-        self._handshaking = True
-        self._resumed = resumed
         self._proto = protocol or AgentProtocol(
             prepared.frame, max_held_audio=self.options.max_pending_audio_bytes
         )
         self._proto.on_phase = self._on_phase
         self._recorder = recorder
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
-        self._receive: Any = None
-        self._reader_task: asyncio.Task[None] | None = None
         self._phase_waiter: asyncio.Future[None] | None = None
-        self._direct = False  # sends go straight to the socket (ready, nothing held)
-        self._stuck: asyncio.Task[None] | None = None  # a send waiting for the server to read
-        self._receive_cancelled = False
+        queue = queue if queue is not None else AsyncQueue(self.options.max_queue)
+        self._rx = _Reader(self, queue, resumed=resumed)
+        self._tx = _Writer(self, self._proto)
         self._closed = False
         self._closed_waiters: list[asyncio.Future[None]] | None = None
         self._closing_by_us = False
@@ -750,7 +728,7 @@ class SocketConnection(AgentConnection):
         self._open_hooks: tuple[Callable[[], object], ...] = ()
         self._close_hooks: tuple[Callable[[BaseException | None], None], ...] = ()
         self._tasks: set[asyncio.Task[Any]] | None = None
-        self._reader: Any = None  # the task reading through async for
+        self._reader: asyncio.Task[Any] | None = None
         self._readers = 0
         self.failed_start: BaseException | None = None
 
@@ -792,7 +770,8 @@ class SocketConnection(AgentConnection):
     @property
     def reading_directly(self) -> bool:
         """Whether ``async for`` reads the socket itself right now (see :class:`_PullMode`)."""
-        return self._pull is not None and self._pull.active
+        pull = self._rx.pull
+        return pull is not None and pull.active
 
     @property
     def end_error(self) -> BaseException | None:
@@ -864,80 +843,27 @@ class SocketConnection(AgentConnection):
             )
         if self._session is None:
             self._session = self._pool.acquire() if self._pool is not None else _new_session()
-        ws = await self._dial(self._session)
+        try:
+            ws = await _dial(self._session, self._url, self._auth, self.options)
+        except DeepgramConnectionError:
+            if self._closing_by_us:
+                raise ConnectionClosedOK(
+                    None, "", "closed by the application while connecting"
+                ) from None
+            raise
         if self._closing_by_us:
             with contextlib.suppress(Exception):
                 await ws.close()
             raise ConnectionClosedOK(None, "", "closed by the application while connecting")
-        self._ws = ws
-        self._receive = ws.receive
+        self._ws = self._tx.ws = ws
         self._proto.connection_made()
         for hook in self._open_hooks:
             try:
                 hook()
             except Exception:
                 logger.exception("an open hook raised")
-        self._reader_task = asyncio.get_running_loop().create_task(
-            self._read_loop(ws), name="deepgram-agent-reader"
-        )
+        self._rx.start(ws)
         logger.debug("socket open to %s", self._url)
-
-    async def _dial(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse[bool]:
-        """The WebSocket upgrade, with every aiohttp failure translated (and nothing of
-        aiohttp's that holds our headers left reachable from what is raised)."""
-        headers = {
-            "Authorization": self._auth.header(),
-            "User-Agent": "deepgram-agent-python",
-            "x-deepgram-session-id": str(uuid.uuid4()),
-            **self.options.extra_headers,
-        }
-        error: BaseException | None = None
-        cause: BaseException | None = None
-        try:
-            return await session.ws_connect(
-                self._url,
-                headers=headers,
-                autoping=True,
-                autoclose=True,
-                compress=0,
-                heartbeat=self.options.ping_interval,
-                max_msg_size=self.options.max_message_size,
-                timeout=aiohttp.ClientWSTimeout(
-                    ws_receive=None, ws_close=self.options.close_timeout
-                ),
-                decode_text=False,
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            error = self._refused(exc)
-        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            if self._closing_by_us:
-                error = ConnectionClosedOK(None, "", "closed by the application while connecting")
-            else:
-                error = DeepgramConnectionError(
-                    f"could not connect to {self._url}: {self._auth.redact(str(exc))}"
-                )
-                # Chained for the cause, unless it is an HTTP error (its request_info holds
-                # our Authorization header).
-                if not isinstance(exc, aiohttp.ClientResponseError):
-                    cause = exc
-        finally:
-            del headers
-        assert error is not None
-        if cause is not None:
-            raise error from cause
-        raise error
-
-    def _refused(self, exc: aiohttp.WSServerHandshakeError) -> DeepgramApiError:
-        headers_in: Mapping[str, str] = exc.headers or {}
-        detail = self._auth.redact(headers_in.get("dg-error") or exc.message or "handshake refused")
-        rid = headers_in.get("dg-request-id")
-        if exc.status in (401, 403):
-            return AuthenticationError(
-                f"{detail}; check DEEPGRAM_API_KEY (or api_key=/access_token=)",
-                status=exc.status,
-                request_id=rid,
-            )
-        return DeepgramApiError(detail, status=exc.status, request_id=rid)
 
     async def _wait_phase(self, done: Callable[[Phase], bool]) -> None:
         proto = self._proto
@@ -958,13 +884,13 @@ class SocketConnection(AgentConnection):
         await self._wait_phase(lambda p: p >= Phase.AWAITING_APPLIED)
         self._check_handshake("Welcome")
         frame = proto.settings_frame
-        await self._write(frame, _TEXT)
+        await self._tx.write(frame, _TEXT)
         proto.settings_sent()
         if self._recorder is not None:
             self._recorder.text("out", frame)
         await self._wait_phase(lambda p: p >= Phase.READY)
         self._check_handshake("SettingsApplied")
-        await self._flush_held()
+        await self._tx.flush_held()
         if self.options.keepalive_interval:
             _keepalive_clock(asyncio.get_running_loop()).add(self)
 
@@ -991,169 +917,90 @@ class SocketConnection(AgentConnection):
         with contextlib.suppress(BaseException):
             await self._close_once(1000, "", graceful=min(0.5, self.options.close_timeout))
 
-    # ------------------------------------------------------------------ reading
+    # ------------------------------------------------------------------ writing (see _Writer)
 
-    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
-        # No bound methods in locals beyond these: with many connections every parked
-        # reader's frame is walked by each full garbage collection.
-        proto = self._proto
-        queue = self._queue
-        items = self._items
-        pull = self._pull
-        maxsize = queue.maxsize
-        error: BaseException | None = None
-        try:
-            while True:
-                if pull is not None:
-                    if pull.active:
-                        park = pull.park = asyncio.get_running_loop().create_future()
-                        await park
-                        continue
-                    msg = pull.handed_back
-                    if msg is not None:
-                        pull.handed_back = None
-                    else:
-                        msg = await self._receive()
-                else:
-                    msg = await self._receive()
-                kind = msg.type
-                if kind is _TEXT:
-                    item: Any = proto.receive_text(msg.data)
-                    if self._recorder is not None:
-                        self._recorder.text("in", msg.data)
-                    if self._handshaking and type(item) in _HANDSHAKE:
-                        self._queue_handshake(item)
-                        continue
-                elif kind is _BINARY:
-                    item = proto.receive_binary(msg.data)
-                    if self._recorder is not None:
-                        self._recorder.audio("in", item)
-                elif kind is _CLOSE:
-                    self._on_close_frame(msg)
-                    continue
-                else:  # CLOSING, CLOSED, ERROR: the socket ended
-                    if kind is WSMsgType.ERROR and isinstance(msg.data, BaseException):
-                        error = msg.data
-                    break
-                if items is not None:
-                    if queue.getter is None:  # type: ignore[union-attr]
-                        n = len(items)
-                        if n < maxsize:
-                            items.append(item)
-                            if n >= queue.high_water:
-                                queue.high_water = n + 1
-                            continue
-                    elif pull is not None and pull.waiting and proto.phase is Phase.READY:
-                        # ``async for`` waits on the empty queue for this very item: hand it
-                        # over together with the socket (see _PullMode).
-                        pull.active = True
-                        _pull_watch(asyncio.get_running_loop()).add(self)
-                if not queue.put_nowait(item):
-                    await queue.put(item)
-        except asyncio.CancelledError:
-            if not self._closing_by_us:
-                # Cancelled from outside (e.g. asyncio.run() ending with the connection open):
-                # close the socket and our HTTP session on the way out.
-                self._closing_by_us = True
-                with contextlib.suppress(BaseException):
-                    async with asyncio.timeout(0.5):
-                        await ws.close()
-                with contextlib.suppress(BaseException):
-                    await self._release_session()
-            raise
-        except Exception as exc:  # never expected; reported, not swallowed
-            logger.exception("the reader failed")
-            error = exc
-        finally:
-            if pull is not None:
-                if pull.active:
-                    pull.active = False
-                    _pull_watch(asyncio.get_running_loop()).discard(self)
-                pull.park = None
-            self._finish(ws, error)
+    def send_audio(self, data: bytes | bytearray | memoryview) -> Coroutine[Any, Any, None]:
+        """Send one chunk of user audio (in the ``audio.input`` format) as a binary frame.
 
-    def _queue_handshake(self, item: Any) -> None:
-        self._queue.put_nowait(item, force=True)
-        if type(item) is m.SettingsApplied:
-            self._handshaking = False
-            if self._resumed and self._owner is not None:
-                self._owner.socket_ready(self)
+        Empty chunks are skipped (the protocol forbids empty binary frames). Audio sent before
+        ``SettingsApplied`` is held (up to ``max_pending_audio_bytes``, oldest dropped first)
+        and sent right after it. Cancelling is safe.
+
+        Raises:
+            TypeError: ``data`` is not audio (bytes, bytearray, memoryview, int16 array).
+            ConnectionClosed: the connection is closed.
+            DeepgramTimeoutError: the server did not read for ``send_timeout`` seconds.
+        """
+        return self._tx.send_audio(data)
+
+    async def _send_message(self, message: m.ClientMessage) -> None:
+        frame = self._proto.prepare(message)
+        if frame is not None:
+            await self._tx.send_text(frame)
+
+    async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
+        """Send a JSON text frame exactly as given, with no validation (escape hatch).
+
+        Use it to reach server features this SDK does not model yet. A mapping is encoded as
+        JSON; ``str``/``bytes`` are sent verbatim.
+        """
+        if isinstance(payload, Mapping):
+            data = encode(dict(payload))
+        elif isinstance(payload, str):
+            data = payload.encode()
+        elif isinstance(payload, bytes | bytearray | memoryview):
+            data = bytes(payload)
+        else:
+            raise TypeError(f"send_raw() takes a dict, str or bytes, not {type(payload).__name__}")
+        await self._tx.send_text(data)
+
+    def keep_alive(self) -> Coroutine[Any, Any, None]:
+        """Send ``KeepAlive`` now (automatic keepalive makes this rarely necessary)."""
+        return self._tx.keep_alive()
+
+    async def _send_keepalive(self) -> None:
+        with contextlib.suppress(DeepgramError):
+            await self._tx.keep_alive()
+
+    def _fail(self, cause: BaseException) -> None:
+        """End the connection as failed (the server stopped reading): shut the socket down,
+        so the reader sees the end and finishes the session with this cause."""
+        if self._closing_by_us or self._closed:
+            return
+        self._tx.stop()
+        if self._end_error is None:
+            self._end_error = ConnectionClosedError(1006, "", f"send failed: {cause}")
+            self._end_error.__cause__ = cause
+        ws = self._ws
+        sock = ws.get_extra_info("socket") if ws is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------ reading (see _Reader)
 
     def _next(self) -> Coroutine[Any, Any, AgentEvent]:
-        return self._next_item()
+        return self._rx.next_item()
 
-    async def _next_item(self) -> AgentEvent:
-        items = self._items
-        if items:  # a message is waiting
-            item = items.popleft()
-            if self._queue.putters:  # type: ignore[union-attr]
-                self._queue.wake_putters()  # type: ignore[union-attr]
-            return item  # type: ignore[no-any-return]
-        pull = self._pull
-        if pull is not None and pull.active:
-            if pull.inside:
-                raise ConcurrencyError(
-                    "another task is already reading this connection; use one reader "
-                    "(one 'async for' loop) per connection"
-                )
-            # The reader task handed us the socket: read it here (see _PullMode).
-            pull.inside = True
-            proto = self._proto
-            try:
-                while True:
-                    try:
-                        msg = await self._receive()
-                    except asyncio.CancelledError:
-                        # aiohttp now takes the socket for broken (1006) although it is not:
-                        # remembered here, so close() still does a proper close handshake.
-                        self._receive_cancelled = True
-                        raise
-                    kind = msg.type
-                    if kind is _TEXT:
-                        if self._recorder is not None:
-                            self._recorder.text("in", msg.data)
-                        return proto.receive_text(msg.data)  # type: ignore[no-any-return]
-                    if kind is _BINARY:
-                        if self._recorder is not None:
-                            self._recorder.audio("in", msg.data)
-                        return proto.receive_binary(msg.data)
-                    if kind is _CLOSE:
-                        self._on_close_frame(msg)
-                        continue
-                    # The end of the socket: the reader task decides what comes next.
-                    pull.handed_back = msg
-                    pull.give_back_wanted = True
-                    break
-            finally:
-                pull.inside = False
-                if pull.give_back_wanted:
-                    pull.give_back(self)
-        return await self._next_queued()
-
-    async def _next_queued(self) -> AgentEvent:
-        queue = self._queue
-        if type(queue) is not AsyncQueue:
-            raise ConcurrencyError(
-                "this connection is read through its blocking facade (for msg in conn)"
-            )
-        item = queue.get_nowait()
-        if item is None:
-            pull = self._pull
-            assert pull is not None
-            pull.waiting = True
-            try:
-                item = await queue.get()
-            finally:
-                pull.waiting = False
-        if type(item) is End:
-            if item.error is not None:
-                raise item.error
-            raise StopAsyncIteration
-        return item  # type: ignore[return-value]
-
-    def _on_close_frame(self, msg: Any) -> None:
-        code = msg.data if isinstance(msg.data, int) else None
-        self._proto.receive_close(code, msg.extra or "")
+    async def _reader_cancelled(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        if self._closing_by_us:
+            return
+        # Cancelled from outside (e.g. asyncio.run() ending with the connection open): close
+        # the socket and our HTTP session on the way out.
+        self._closing_by_us = True
+        with contextlib.suppress(BaseException):
+            async with asyncio.timeout(0.5):
+                await ws.close()
+        with contextlib.suppress(BaseException):
+            await self._release_session()
 
     def _finish(
         self, ws: aiohttp.ClientWebSocketResponse[bool], error: BaseException | None
@@ -1172,7 +1019,7 @@ class SocketConnection(AgentConnection):
             end_error = _abnormal_end(proto, cause, saw_close, self.options)
         self._end_error = end_error
         proto.connection_lost()
-        self._direct = False
+        self._tx.stop()
         _keepalive_clock(asyncio.get_running_loop()).discard(self)
         self._end_stream(end_error)
         owner = self._owner
@@ -1187,7 +1034,7 @@ class SocketConnection(AgentConnection):
             return
         if self._recorder is not None:
             self._recorder.close()
-        self._queue.end(End(error))
+        self._rx.queue.end(End(error))
         self._mark_closed()
         for hook in self._close_hooks:
             try:
@@ -1203,181 +1050,6 @@ class SocketConnection(AgentConnection):
                 waiter.set_result(None)
         self._closed_waiters = None
 
-    # ------------------------------------------------------------------ writing
-
-    def _check_open(self) -> aiohttp.ClientWebSocketResponse[bool]:
-        ws = self._ws
-        if ws is None or self._closed or ws.closed:
-            if self._end_error is not None:
-                raise ConnectionClosedError(
-                    self.close_code or 1006,
-                    self.close_reason,
-                    "cannot send: the connection is closed",
-                ) from self._end_error
-            raise ConnectionClosedOK(
-                self.close_code, self.close_reason, "cannot send: the connection is closed"
-            )
-        return ws
-
-    async def _write(self, data: Any, opcode: WSMsgType) -> None:
-        """Write one frame. Cancelling is safe; a send the server does not read for
-        ``send_timeout`` seconds fails the connection (see :class:`_FinishWrite`)."""
-        if self._stuck is not None:
-            await self._until_written(self._stuck)
-        ws = self._check_open()
-        coro = ws.send_frame(data, opcode)
-        try:
-            first = coro.send(None)
-        except StopIteration:
-            return  # written without waiting: the usual case
-        except (ConnectionError, aiohttp.ClientError) as exc:
-            raise self._send_failed(exc) from exc
-        task = self._stuck = asyncio.get_running_loop().create_task(_finish_write(coro, first))
-        await self._until_written(task)
-
-    async def _until_written(self, task: asyncio.Task[None]) -> None:
-        timeout = self.options.send_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.shield(task)
-        except TimeoutError:
-            err = DeepgramTimeoutError(
-                f"the server has not read what was sent for {timeout} s (send_timeout); the "
-                "connection is closed as failed"
-            )
-            self._fail(err)
-            raise err from None
-        except (ConnectionError, aiohttp.ClientError) as exc:
-            raise self._send_failed(exc) from exc
-        finally:
-            if task.done() and self._stuck is task:
-                self._stuck = None
-
-    def _fail(self, cause: BaseException) -> None:
-        """End the connection as failed (the server stopped reading): abort the socket."""
-        if self._closing_by_us or self._closed:
-            return
-        stuck = self._stuck
-        if stuck is not None and not stuck.done():
-            stuck.cancel()
-        self._direct = False
-        ws = self._ws
-        if self._end_error is None:
-            self._end_error = ConnectionClosedError(1006, "", f"send failed: {cause}")
-            self._end_error.__cause__ = cause
-        if ws is not None:
-            # Shut the socket down: the reader then sees the end and finishes the session.
-            sock = ws.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def _send_failed(self, exc: BaseException) -> BaseException:
-        return ConnectionClosedError(
-            self.close_code or 1006, self.close_reason, f"send failed: {exc}"
-        )
-
-    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
-        """Send one chunk of user audio (in the ``audio.input`` format) as a binary frame.
-
-        Empty chunks are skipped (the protocol forbids empty binary frames). Audio sent before
-        ``SettingsApplied`` is held (up to ``max_pending_audio_bytes``, oldest dropped first)
-        and sent right after it. Cancelling is safe.
-
-        Raises:
-            TypeError: ``data`` is not audio (bytes, bytearray, memoryview, int16 array).
-            ConnectionClosed: the connection is closed.
-            DeepgramTimeoutError: the server did not read for ``send_timeout`` seconds.
-        """
-        if type(data) is not bytes:
-            data = audio_bytes(data)
-        if not data:
-            return
-        if not self._direct:
-            if self._closed:
-                self._check_open()
-            self._proto.hold(True, bytes(data))
-            return
-        await self._write(data, _BINARY)
-        self._proto.audio_sent(len(data))
-        if self._recorder is not None:
-            self._recorder.audio("out", data)
-
-    async def _send_message(self, message: m.ClientMessage) -> None:
-        frame = self._proto.prepare(message)
-        if frame is not None:
-            await self._send_text(frame)
-
-    async def send_raw(self, payload: bytes | str | Mapping[str, Any]) -> None:
-        """Send a JSON text frame exactly as given, with no validation (escape hatch).
-
-        Use it to reach server features this SDK does not model yet. A mapping is encoded as
-        JSON; ``str``/``bytes`` are sent verbatim.
-        """
-        if isinstance(payload, Mapping):
-            data = encode(dict(payload))
-        elif isinstance(payload, str):
-            data = payload.encode()
-        elif isinstance(payload, bytes | bytearray | memoryview):
-            data = bytes(payload)
-        else:
-            raise TypeError(f"send_raw() takes a dict, str or bytes, not {type(payload).__name__}")
-        await self._send_text(data)
-
-    async def _send_text(self, frame: bytes) -> None:
-        if not self._direct:
-            if self._closed:
-                self._check_open()
-            self._proto.hold(False, frame)
-            return
-        await self._write(frame, _TEXT)
-        self._text_written(frame)
-
-    def _text_written(self, frame: bytes) -> None:
-        self._proto.text_sent(frame)
-        if self._recorder is not None:
-            self._recorder.text("out", frame)
-        if self._owner is not None:
-            self._owner.text_sent(frame)
-
-    async def _flush_held(self) -> None:
-        """Send everything held, in order, then let sends go straight to the socket.
-
-        Sends made while this runs are appended to the held frames and flushed by this same
-        loop, so nothing overtakes what was held.
-        """
-        proto = self._proto
-        while (held := proto.take_held()) is not None:
-            is_audio, payload = held
-            try:
-                await self._write(payload, _BINARY if is_audio else _TEXT)
-            except BaseException:
-                proto.unhold(is_audio, payload)
-                raise
-            if is_audio:
-                proto.audio_sent(len(payload))
-                if self._recorder is not None:
-                    self._recorder.audio("out", payload)
-            else:
-                self._text_written(payload)
-        self._direct = not self._closed and not self._closing_by_us
-
-    async def keep_alive(self) -> None:
-        await self._send_text(encode(_KEEPALIVE))
-        self._proto.keepalives_sent += 1
-
-    async def _send_keepalive(self) -> None:
-        with contextlib.suppress(DeepgramError):
-            await self.keep_alive()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        if self._tasks is None:
-            self._tasks = set()
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     # ------------------------------------------------------------------ closing
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -1391,7 +1063,7 @@ class SocketConnection(AgentConnection):
 
     async def _close_once(self, code: int, reason: str, *, graceful: float | None) -> None:
         self._closing_by_us = True
-        self._direct = False
+        self._tx.stop()
         task = self._close_task
         if task is None:
             # One shutdown task every close() waits for: cancelling a close() does not cancel
@@ -1408,9 +1080,7 @@ class SocketConnection(AgentConnection):
         timeout = self.options.close_timeout if graceful is None else graceful
         current = asyncio.current_task()
         _keepalive_clock(asyncio.get_running_loop()).discard(self)
-        stuck = self._stuck
-        if stuck is not None and not stuck.done():
-            stuck.cancel()  # we are closing: nothing more will be written
+        self._tx.stop()  # we are closing: nothing more will be written
         try:
             if ws is not None and not ws.closed:
                 with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
@@ -1418,9 +1088,8 @@ class SocketConnection(AgentConnection):
                         await self._close_handshake(ws, code, reason)
             if ws is not None and self._proto.close_code is None:
                 self._proto.close_code = code
-            if self._pull is not None:
-                self._pull.give_back(self)  # the reader task, not async for, ends the stream
-            reader = self._reader_task
+            self._rx.give_back()  # the reader task, not async for, ends the stream
+            reader = self._rx.task
             if reader is not None and reader is not current and not reader.done():
                 # The socket is closed; the reader ends at once unless it is parked on a full
                 # queue (its consumer may be the one closing): then cancel it, which is safe.
@@ -1438,7 +1107,7 @@ class SocketConnection(AgentConnection):
     async def _close_handshake(
         self, ws: aiohttp.ClientWebSocketResponse[bool], code: int, reason: str
     ) -> None:
-        if not self._receive_cancelled:
+        if not self._rx.cancelled_receive:
             await ws.close(code=code, message=reason.encode())
             return
         # A cancelled receive() left aiohttp taking the socket for broken, and its close()
@@ -1447,9 +1116,8 @@ class SocketConnection(AgentConnection):
         payload = struct.pack("!H", code) + reason.encode()
         with contextlib.suppress(Exception):
             await ws.send_frame(payload, WSMsgType.CLOSE)
-            reader = self._reader_task
-            if self._pull is not None:
-                self._pull.give_back(self)
+            reader = self._rx.task
+            self._rx.give_back()
             if reader is not None and not reader.done():
                 await asyncio.wait({reader}, timeout=self.options.close_timeout)
         await ws.close(code=code, message=reason.encode())
@@ -1490,14 +1158,67 @@ class SocketConnection(AgentConnection):
             audio_frames_sent=p.audio_frames_sent,
             audio_bytes_sent=p.audio_bytes_sent,
             keepalives_sent=p.keepalives_sent,
-            queued=len(self._queue),
-            queue_high_water=self._queue.high_water,
+            queued=len(self._rx.queue),
+            queue_high_water=self._rx.queue.high_water,
             max_queue=self.options.max_queue,
             pending_before_ready=p.held,
             dropped_before_ready=p.dropped_before_ready,
             reconnects=0,
             stale_responses_dropped=0,
         )
+
+
+async def _dial(
+    session: aiohttp.ClientSession, url: str, auth: Credentials, options: ConnectOptions
+) -> aiohttp.ClientWebSocketResponse[bool]:
+    """The WebSocket upgrade, with every aiohttp failure translated, and nothing of aiohttp's
+    that holds our headers (its ``request_info``) left reachable from what is raised."""
+    headers = {
+        "Authorization": auth.header(),
+        "User-Agent": "deepgram-agent-python",
+        "x-deepgram-session-id": str(uuid.uuid4()),
+        **options.extra_headers,
+    }
+    error: BaseException | None = None
+    cause: BaseException | None = None
+    try:
+        return await session.ws_connect(
+            url,
+            headers=headers,
+            autoping=True,
+            autoclose=True,
+            compress=0,
+            heartbeat=options.ping_interval,
+            max_msg_size=options.max_message_size,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=options.close_timeout),
+            decode_text=False,
+        )
+    except aiohttp.WSServerHandshakeError as exc:
+        error = _refused(exc, auth)
+    except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+        error = DeepgramConnectionError(f"could not connect to {url}: {auth.redact(str(exc))}")
+        # Chained for the cause, unless it is an HTTP error (its request_info holds our headers).
+        if not isinstance(exc, aiohttp.ClientResponseError):
+            cause = exc
+    finally:
+        del headers
+    # Raised here, outside the except blocks, so no aiohttp error is left in __context__.
+    if cause is not None:
+        raise error from cause
+    raise error
+
+
+def _refused(exc: aiohttp.WSServerHandshakeError, auth: Credentials) -> DeepgramApiError:
+    headers_in: Mapping[str, str] = exc.headers or {}
+    detail = auth.redact(headers_in.get("dg-error") or exc.message or "handshake refused")
+    rid = headers_in.get("dg-request-id")
+    if exc.status in (401, 403):
+        return AuthenticationError(
+            f"{detail}; check DEEPGRAM_API_KEY (or api_key=/access_token=)",
+            status=exc.status,
+            request_id=rid,
+        )
+    return DeepgramApiError(detail, status=exc.status, request_id=rid)
 
 
 def _abnormal_end(

@@ -57,7 +57,7 @@ async def into_pull_mode(conn: Any) -> None:
 async def until_inside(conn: Any) -> None:
     """Yield until the consumer task sits in ``receive()`` (a few loop turns at most)."""
     async with asyncio.timeout(scaled(5)):
-        while not conn._pull.inside:  # noqa: ASYNC110 - no event marks it
+        while not conn._rx.pull.inside:  # noqa: ASYNC110 - no event marks it
             await asyncio.sleep(0)
 
 
@@ -183,7 +183,7 @@ def test_asyncio_run_ending_while_a_task_reads_the_socket_closes_normally() -> N
         session = emu.run_sync(emu.wait_for_session())
         code = emu.run_sync(session.wait_closed(scaled(5)))
         assert code == 1000
-        assert state["conn"]._reader_task.done()
+        assert state["conn"]._rx.task.done()
 
 
 @pytest.mark.anyio
