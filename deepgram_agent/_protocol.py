@@ -500,6 +500,7 @@ def _on_welcome(proto: AgentProtocol, msg: m.Welcome) -> None:
 
 
 def _on_settings_applied(proto: AgentProtocol, msg: m.SettingsApplied) -> None:
+    msg.applied_ = proto._settings_frame  # SettingsApplied.settings (the seed API's)
     if proto.phase in (Phase.AWAITING_APPLIED, Phase.AWAITING_WELCOME):
         proto._set_phase(Phase.READY)
 
@@ -517,8 +518,13 @@ def _on_error(proto: AgentProtocol, msg: m.Error) -> None:
 
 def _on_function_call_request(proto: AgentProtocol, msg: m.FunctionCallRequest) -> None:
     for item in msg.functions:
-        if item.client_side and item.id:
+        # client_side omitted (None): possibly ours, so a response by name can find it.
+        if item.client_side is not False and item.id:
             proto.pending.add(item.id, item.name)
+
+
+def _stamp(proto: AgentProtocol, msg: m.UserStartedSpeaking | m.AgentStartedSpeaking) -> None:
+    msg.received_ = time.time()  # the seed API's .timestamp
 
 
 def _on_function_call_cancelled(proto: AgentProtocol, msg: m.FunctionCallCancelled) -> None:
@@ -581,4 +587,6 @@ _RULES: dict[type, _RuleHook] = {
     m.FunctionCallRequest: _on_function_call_request,
     m.FunctionCallCancelled: _on_function_call_cancelled,
     m.Unhandled: _on_unhandled,
+    m.UserStartedSpeaking: _stamp,
+    m.AgentStartedSpeaking: _stamp,
 }

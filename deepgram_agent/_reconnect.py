@@ -152,7 +152,9 @@ class ConversationHistory:
                 item: dict[str, Any] = {
                     "id": c.id,
                     "name": c.name,
-                    "client_side": c.client_side,
+                    # Required in agent.context; the server omitted it: a call it recorded
+                    # with a response was answered, by us unless it said otherwise.
+                    "client_side": c.client_side if c.client_side is not None else True,
                     "arguments": c.arguments,
                     "response": c.response,
                 }

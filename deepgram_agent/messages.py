@@ -21,6 +21,8 @@ so there is one model, not two.
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias
 
 import msgspec
@@ -28,6 +30,7 @@ from msgspec import UNSET, UnsetType
 
 __all__ = [
     "AudioFormat",
+    "WireDetails",
     # building blocks of Settings
     "AudioInput",
     "AudioOutput",
@@ -104,11 +107,74 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------
+# Serialisation shared by every message and building block
+# ----------------------------------------------------------------------------------------------
+
+_HIDDEN = frozenset({"wire_", "received_", "applied_"})
+
+
+class _Serialises:
+    """``to_dict``/``to_json``/``from_dict``/``from_json``, ``str()`` as JSON, and ``vars()``.
+
+    The classic SDK's programs dump events with ``str(obj)``, ``obj.to_dict()`` or
+    ``obj.__dict__``; all of them work on every struct of this module.
+    """
+
+    __slots__ = ()
+    __struct_fields__: ClassVar[tuple[str, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (``type`` included for messages); unset fields are left out."""
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        for key in _HIDDEN_WIRE_NAMES:
+            out.pop(key, None)
+        return out
+
+    def to_json(self) -> str:
+        """The JSON text of :meth:`to_dict`."""
+        return msgspec.json.encode(self.to_dict()).decode()
+
+    def __str__(self) -> str:
+        return self.to_json()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """Build from plain data (what :meth:`to_dict` returns, ``type`` optional).
+
+        Raises:
+            msgspec.ValidationError: the data does not fit (the message names the field).
+        """
+        plain = dict(data)
+        tag = cls.__struct_config__.tag  # type: ignore[attr-defined]
+        if isinstance(tag, str):
+            plain.setdefault(cls.__struct_config__.tag_field, tag)  # type: ignore[attr-defined]
+        return msgspec.convert(plain, cls)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Any:
+        """Build from JSON text (see :meth:`from_dict`)."""
+        data = msgspec.json.decode(text)
+        if not isinstance(data, dict):
+            raise msgspec.ValidationError(f"expected a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    @property
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        """The fields and their values (``vars(msg)`` works, as the classic SDK's did)."""
+        return {name: getattr(self, name) for name in self.__struct_fields__ if name not in _HIDDEN}
+
+
+_HIDDEN_WIRE_NAMES = ("__deepgram_agent_wire__", "__received__", "__applied__")
+
+
+# ----------------------------------------------------------------------------------------------
 # Building blocks (strict, UNSET = omitted)
 # ----------------------------------------------------------------------------------------------
 
 
-class _Wire(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, repr_omit_defaults=True):
+class _Wire(
+    _Serialises, msgspec.Struct, kw_only=True, forbid_unknown_fields=True, repr_omit_defaults=True
+):
     """Base of every strict client-side structure."""
 
 
@@ -357,6 +423,7 @@ class AgentSettings(_Wire):
 
 
 class ClientMessage(
+    _Serialises,
     msgspec.Struct,
     kw_only=True,
     forbid_unknown_fields=True,
@@ -455,12 +522,59 @@ class InjectAgentMessage(ClientMessage, tag="InjectAgentMessage"):
     is_dynamic: bool | UnsetType = UNSET
 
 
-class FunctionCallResponse(ClientMessage, tag="FunctionCallResponse"):
-    """``FunctionCallResponse`` sent by the client for a ``client_side`` call."""
+class _FunctionCallResponseMeta(type(msgspec.Struct)):  # type: ignore[misc]
+    """Lets ``FunctionCallResponse`` take every constructor shape its users know."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if args:  # the classic SDK's dataclass order: (id, name, content)
+            if len(args) > 3:
+                raise TypeError("FunctionCallResponse takes at most (id, name, content)")
+            for key, value in zip(("id", "name", "content"), args, strict=False):
+                if key in kwargs:
+                    raise TypeError(f"FunctionCallResponse got {key!r} twice")
+                kwargs[key] = value
+        for old, new in (("result", "content"), ("output", "content"), ("function_call_id", "id")):
+            if old in kwargs:  # the seed's result=, and the early-access names
+                if new in kwargs:
+                    raise TypeError(f"pass {new}= or {old}=, not both")
+                kwargs[new] = kwargs.pop(old)
+        content = kwargs.get("content")
+        if content is not None and not isinstance(content, str):
+            kwargs["content"] = msgspec.json.encode(content).decode()
+        if kwargs.get("id") in (None, ""):
+            kwargs.pop("id", None)
+        return super().__call__(**kwargs)
+
+
+class FunctionCallResponse(
+    ClientMessage, tag="FunctionCallResponse", metaclass=_FunctionCallResponseMeta
+):
+    """``FunctionCallResponse``: the client's answer to a ``client_side`` function call.
+
+    One class for every way it is written::
+
+        FunctionCallResponse(id="call_1", name="get_weather", content='{"temp": 21}')
+        FunctionCallResponse(name="get_weather", result=json.dumps(weather))  # the seed's
+        FunctionCallResponse("call_1", "get_weather", '{"temp": 21}')  # classic positional
+
+    ``content`` (or ``result``) that is not a string is sent as JSON text. Without an ``id``
+    the connection answers the oldest pending call of that ``name``.
+    """
 
     name: str
     content: str
     id: str | UnsetType = UNSET
+
+    @property
+    def result(self) -> str:
+        """The seed's name for ``content``."""
+        return self.content
+
+    def to_message(self, id: str | None = None) -> FunctionCallResponse:
+        """This response, with ``id`` filled in when given (the classic option API)."""
+        if id is None or id == self.id:
+            return self
+        return FunctionCallResponse(id=id, name=self.name, content=self.content)
 
 
 class KeepAlive(ClientMessage, tag="KeepAlive"):
@@ -516,31 +630,81 @@ CLIENT_MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
 # ----------------------------------------------------------------------------------------------
 
 
+class WireDetails(msgspec.Struct, kw_only=True, gc=False):
+    """What a server message carried beyond this SDK's model (``msg.raw``, ``msg.extra``).
+
+    Attributes:
+        raw: the frame exactly as received.
+        extra: top-level keys this SDK does not model, with their values.
+        repairs: what was done to make the message fit its type, one line each (a nested
+            unknown key left out, ``arguments`` sent as an object kept as JSON text, a
+            ``null`` replaced by the default, ...).
+    """
+
+    raw: bytes
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    repairs: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        shown = self.raw[:120]
+        more = f"... ({len(self.raw)} bytes)" if len(self.raw) > 120 else ""
+        return f"WireDetails(raw={shown!r}{more}, extra={self.extra!r}, repairs={self.repairs!r})"
+
+
 class ServerMessage(
-    msgspec.Struct, kw_only=True, tag_field="type", repr_omit_defaults=True, gc=False
+    _Serialises,
+    msgspec.Struct,
+    kw_only=True,
+    tag_field="type",
+    repr_omit_defaults=True,
+    omit_defaults=True,
+    forbid_unknown_fields=True,
+    gc=False,
 ):
     """Base of every JSON message the server sends.
+
+    Every field but ``type`` has a default: the real server omits fields its own schema calls
+    required. Nothing it sends is lost: a message with keys this SDK does not model, or with a
+    field of an unexpected type, still arrives as its type when it can (the frame and the
+    unknown keys are then in :attr:`raw` and :attr:`extra`); one that cannot be mapped arrives
+    as :class:`Unhandled`.
 
     ``gc=False``: decoded messages never form reference cycles, so the garbage collector need
     not track them; with thousands of messages a second this saves real CPU.
     """
+
+    wire_: WireDetails | None = msgspec.field(default=None, name="__deepgram_agent_wire__")
 
     @property
     def type(self) -> str:
         """The wire ``type`` of this message."""
         return str(self.__struct_config__.tag)
 
+    @property
+    def raw(self) -> bytes | None:
+        """The frame as received, kept when the message carried something this SDK does not
+        model (``None`` for a message that fit its type exactly)."""
+        return self.wire_.raw if self.wire_ is not None else None
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Top-level keys of the frame this SDK does not model (e.g. a field the server added
+        after this release), with their values; ``{}`` when there were none."""
+        return self.wire_.extra if self.wire_ is not None else {}
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the message as plain JSON-ready data, ``type`` included."""
-        out: dict[str, Any] = msgspec.to_builtins(self)
+        """Plain JSON-ready data, ``type`` included, every field (defaults too); keys the SDK
+        does not model are added back from :attr:`extra`."""
+        out: dict[str, Any] = {"type": self.type}
+        for name in self.__struct_fields__:
+            if name not in _HIDDEN:
+                out[_ENCODE_NAMES.get(name, name)] = msgspec.to_builtins(getattr(self, name))
+        if self.wire_ is not None:
+            out.update(self.wire_.extra)
         return out
 
-    def to_json(self) -> str:
-        """Return the message as JSON text."""
-        return msgspec.json.encode(self).decode()
 
-    def __str__(self) -> str:
-        return self.to_json()
+_ENCODE_NAMES = {"message_": "message"}
 
 
 class Welcome(ServerMessage, tag="Welcome"):
@@ -556,6 +720,17 @@ class Welcome(ServerMessage, tag="Welcome"):
 
 class SettingsApplied(ServerMessage, tag="SettingsApplied"):
     """``SettingsApplied``: audio may flow now."""
+
+    applied_: bytes | None = msgspec.field(default=None, name="__applied__")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The seed API's ``SettingsAppliedResponse.settings``: the Settings (JSON) that were
+        applied, as the connection sent them (``{}`` for a message built by hand)."""
+        if not self.applied_:
+            return {}
+        data: dict[str, Any] = msgspec.json.decode(self.applied_)
+        return data
 
 
 class ConversationText(ServerMessage, tag="ConversationText"):
@@ -573,8 +748,27 @@ class ConversationText(ServerMessage, tag="ConversationText"):
         return self.content
 
 
-class UserStartedSpeaking(ServerMessage, tag="UserStartedSpeaking"):
+class _Received:
+    """A ``timestamp`` (the seed API's string): when the client received the message."""
+
+    __slots__ = ()
+    received_: float | None
+
+    @property
+    def timestamp(self) -> str:
+        """When this message was received, ISO 8601 in UTC (``""`` for one built by hand).
+
+        The wire carries no time for it; the connection stamps it on arrival.
+        """
+        if self.received_ is None:
+            return ""
+        return datetime.datetime.fromtimestamp(self.received_, datetime.UTC).isoformat()
+
+
+class UserStartedSpeaking(_Received, ServerMessage, tag="UserStartedSpeaking"):
     """``UserStartedSpeaking``: the user began an utterance (barge-in trigger)."""
+
+    received_: float | None = msgspec.field(default=None, name="__received__")
 
 
 class AgentThinking(ServerMessage, tag="AgentThinking"):
@@ -583,13 +777,25 @@ class AgentThinking(ServerMessage, tag="AgentThinking"):
     content: str = ""
 
 
-class FunctionCallRequestItem(msgspec.Struct, kw_only=True, repr_omit_defaults=True, gc=False):
-    """One entry of ``FunctionCallRequest.functions``. ``arguments`` is JSON *text*."""
+class FunctionCallRequestItem(
+    _Serialises,
+    msgspec.Struct,
+    kw_only=True,
+    repr_omit_defaults=True,
+    forbid_unknown_fields=True,
+    gc=False,
+):
+    """One entry of ``FunctionCallRequest.functions``. ``arguments`` is JSON *text*.
+
+    ``client_side`` is ``None`` when the server left it out (it is not invented): the SDK then
+    treats the call as the client's unless the function was declared with an ``endpoint``
+    (a server-side function), and the connection expects an answer for it.
+    """
 
     id: str = ""
     name: str = ""
     arguments: str = "{}"
-    client_side: bool = True
+    client_side: bool | None = None
     thought_signature: str | None = None
 
     def parsed_arguments(self) -> dict[str, Any]:
@@ -607,7 +813,7 @@ class FunctionCallRequestItem(msgspec.Struct, kw_only=True, repr_omit_defaults=T
         return value
 
 
-class FunctionCall(msgspec.Struct, kw_only=True, repr_omit_defaults=True):
+class FunctionCall(_Serialises, msgspec.Struct, kw_only=True, repr_omit_defaults=True):
     """The seed API's view of one requested call: ``name`` and decoded ``arguments``.
 
     ``arguments`` is ``{}`` when the wire text is not a JSON object; ``raw_arguments`` always
@@ -617,7 +823,7 @@ class FunctionCall(msgspec.Struct, kw_only=True, repr_omit_defaults=True):
     name: str
     arguments: dict[str, Any]
     id: str = ""
-    client_side: bool = True
+    client_side: bool | None = None
     raw_arguments: str = "{}"
 
 
@@ -650,7 +856,9 @@ class FunctionCallRequest(ServerMessage, tag="FunctionCallRequest"):
         return self.functions[0].id if self.functions else ""
 
 
-class FunctionCallCancelledItem(msgspec.Struct, kw_only=True, gc=False):
+class FunctionCallCancelledItem(
+    _Serialises, msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False
+):
     """One entry of ``FunctionCallCancelled.functions``."""
 
     id: str = ""
@@ -671,8 +879,10 @@ class ServerFunctionCallResponse(ServerMessage, tag="FunctionCallResponse"):
     content: str = ""
 
 
-class AgentStartedSpeaking(ServerMessage, tag="AgentStartedSpeaking"):
+class AgentStartedSpeaking(_Received, ServerMessage, tag="AgentStartedSpeaking"):
     """``AgentStartedSpeaking``: a reply's audio follows; latencies in seconds."""
+
+    received_: float | None = msgspec.field(default=None, name="__received__")
 
     total_latency: float | None = None
     tts_latency: float | None = None
@@ -728,12 +938,20 @@ class FrustrationDetected(ServerMessage, tag="FrustrationDetected"):
     escalated: bool = False
 
 
-class HistoryFunctionCallItem(msgspec.Struct, kw_only=True, repr_omit_defaults=True, gc=False):
-    """One function call inside a ``History`` event."""
+class HistoryFunctionCallItem(
+    _Serialises,
+    msgspec.Struct,
+    kw_only=True,
+    repr_omit_defaults=True,
+    forbid_unknown_fields=True,
+    gc=False,
+):
+    """One function call inside a ``History`` event (``client_side`` ``None`` when omitted;
+    the live server has been seen to mislabel it, docs/protocol.md 9.6)."""
 
     id: str = ""
     name: str = ""
-    client_side: bool = True
+    client_side: bool | None = None
     arguments: str = ""
     response: str = ""
     thought_signature: str | None = None
@@ -792,7 +1010,7 @@ class Error(ServerMessage, tag="Error"):
         return f"{code}{self.description}"
 
 
-class Reconnecting(msgspec.Struct, kw_only=True):
+class Reconnecting(_Serialises, msgspec.Struct, kw_only=True):
     """SDK event (not a wire message): the session dropped and a reconnect attempt is next.
 
     Attributes:
@@ -819,7 +1037,7 @@ class Reconnecting(msgspec.Struct, kw_only=True):
         return self.to_json()
 
 
-class Reconnected(msgspec.Struct, kw_only=True):
+class Reconnected(_Serialises, msgspec.Struct, kw_only=True):
     """SDK event (not a wire message): a new session continues the conversation.
 
     Attributes:
@@ -851,7 +1069,7 @@ class Reconnected(msgspec.Struct, kw_only=True):
         return self.to_json()
 
 
-class Unhandled(msgspec.Struct, kw_only=True):
+class Unhandled(_Serialises, msgspec.Struct, kw_only=True):
     """A frame the SDK could not map onto a known message.
 
     ``message_type`` is the frame's ``type`` (``""`` when there was none), ``raw`` the exact
@@ -877,6 +1095,16 @@ class Unhandled(msgspec.Struct, kw_only=True):
             return msgspec.json.decode(self.raw)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Unhandled:
+        """Rebuild from :meth:`to_dict`'s output (``raw`` as text or bytes)."""
+        raw = data.get("raw", b"")
+        return cls(
+            message_type=str(data.get("message_type", "")),
+            raw=raw.encode() if isinstance(raw, str) else bytes(raw),
+            reason=data.get("reason"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: ``type`` (``"Unhandled"``), ``message_type``, ``reason`` and ``raw``

@@ -280,7 +280,16 @@ async def test_garbage_frames_become_unhandled_and_the_stream_goes_on(
             reasons = {(u.message_type, u.reason is None) for u in unhandled}
             assert ("", False) in reasons  # not JSON
             assert ("EmulatorSurprise", True) in reasons  # unknown type, well formed
-            assert ("ConversationText", False) in reasons  # wrong field types
+            # A known type with fields of the wrong type still arrives as its type, repaired,
+            # with the frame kept (it used to become Unhandled).
+            repaired = [x for x in got if isinstance(x, m.ConversationText) and x.raw]
+            assert (
+                repaired
+                and repaired[0].raw
+                == b'{"type":"ConversationText","role":7,"content":["not","text"]}'
+            )
+            assert repaired[0].content == '["not","text"]' and repaired[0].role == "7"
+            assert any("$.role" in r for r in repaired[0].wire_.repairs)  # type: ignore[union-attr]
             huge = [
                 x for x in got if isinstance(x, m.ConversationText) and len(x.content) > 1_000_000
             ]

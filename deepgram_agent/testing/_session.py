@@ -1021,7 +1021,7 @@ class EmulatorSession:
         st.agent_speaking = False
         if report:
             # protocol.md 9.5 places LatencyReport after the audio, before AgentAudioDone.
-            extra: dict[str, float] = {}
+            extra: dict[str, Any] = {}
             if audio and "stt_latency" in latency:
                 extra["stt_latency"] = latency["stt_latency"]
             if tools:
