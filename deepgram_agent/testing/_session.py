@@ -289,7 +289,7 @@ class EmulatorSession:
         self._aux_tasks: set[asyncio.Task[None]] = set()  # timers not cut by a barge-in
         self._held_history: list[list[HistoryFunctionCallItem]] = []  # late History
         self._batch_history = False
-        self._stt_audio = 0.0  # seconds of user audio since the last stt_latency report
+        self._stt_audio = 0  # bytes of user audio since the last stt_latency report
         self._stt_clock = 0.0  # loop time of the last stt_latency report
         self._close_by = ""  # who ended the session, for the log
         self._close_reason = ""
@@ -817,11 +817,12 @@ class EmulatorSession:
         interval = self._opts.quirks.stt_report_interval
         width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}.get(st.input_encoding)
         assert self._loop is not None
-        if width is not None and st.input_sample_rate > 0:  # the audio clock
-            self._stt_audio += size / (width * st.input_sample_rate)
-            due = self._stt_audio >= interval
+        if width is not None and st.input_sample_rate > 0:  # the audio clock, in bytes
+            every = max(1, round(interval * st.input_sample_rate) * width)
+            self._stt_audio += size
+            due = self._stt_audio >= every
             if due:
-                self._stt_audio %= interval
+                self._stt_audio %= every
         else:  # compressed audio: the wall clock
             now = self._loop.time()
             due = now - self._stt_clock >= interval
