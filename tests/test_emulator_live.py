@@ -571,3 +571,53 @@ def test_emulate_verbose_logs_to_stderr_without_the_key() -> None:
     assert "Settings accepted" in err
     assert "closed by the client, reason 'bye', echoed (close code 1000)" in err
     assert key not in err and "nope" not in err
+
+
+async def test_update_listen_takes_language_hint_too() -> None:
+    flux = {"type": "deepgram", "version": "v2", "model": "flux-general-multi"}
+    async with emulator() as emu:
+        async with connect(emu) as peer:
+            await peer.start(settings(listen={"provider": {**flux, "language_hints": ["en"]}}))
+            await peer.send(
+                {"type": "UpdateListen", "listen": {"provider": {**flux, "language_hint": "fr"}}}
+            )
+            await peer.until("ListenUpdated")
+        state = emu.sessions[0].state
+    assert state.listen == {"provider": {**flux, "language_hints": ["fr"]}}
+
+
+def test_module_command_line_realistic_lenient_and_verbose() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deepgram_agent.testing",
+            "--fast-audio",
+            "--realistic",
+            "--seed",
+            "3",
+            "--accept-any-settings",
+            "-v",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+
+        async def talk() -> list[str]:
+            async with aiohttp.ClientSession() as http:
+                async with http.ws_connect(url + "/v1/agent/converse", headers=auth("k")) as ws:
+                    peer = Peer(ws)
+                    await peer.start({"type": "Settings", "from_the_future": True})
+                    await peer.send({"type": "InjectUserMessage", "content": "hi"})
+                    return kinds(await peer.until("AgentAudioDone"))
+
+        turn = asyncio.run(talk())
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=scaled(10))
+    assert turn.count("LatencyReport") == 4  # --realistic: split reports
+    assert "Settings accepted unchecked (strict=False)" in err

@@ -638,3 +638,19 @@ async def test_aiohttp_client_reaches_the_lenient_emulator_with_raw_json() -> No
                 await ws.send_str(text)
                 applied = await ws.receive(timeout=scaled(5))
                 assert json.loads(applied.data) == {"type": "SettingsApplied"}
+
+
+def test_edge_cases_of_the_alias_and_hints() -> None:
+    flux = {"type": "deepgram", "version": "v2", "model": "flux-general-multi"}
+    # language_hints of the wrong type next to language_hint: left for the type check.
+    err = rejection(
+        settings(listen={"provider": {**flux, "language_hints": "en", "language_hint": "es"}})
+    )
+    assert err.path == "agent.listen.provider.language_hint"
+    # A near miss in case only is still a near miss.
+    with pytest.warns(DeepgramAgentWarning, match="did you mean 'nova-3'"):
+        check_settings(settings(listen={"provider": {"type": "deepgram", "model": "Nova-3"}}))
+    # normalize_client_message copies other messages and leaves non-dicts alone.
+    msg = {"type": "KeepAlive"}
+    assert normalize_client_message(msg) == msg and normalize_client_message(msg) is not msg
+    assert normalize_client_message("x") == "x"  # type: ignore[arg-type]

@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .._validate import normalize_settings
+from .._validate import normalize_client_message, normalize_settings
 from ..exceptions import DeepgramTimeoutError
 from ..messages import (
     AgentAudioDone,
@@ -238,8 +238,9 @@ class EmulatorSession:
         script: this session's own copy of the script (transcripts pop from it).
         faults: the :class:`Faults` in force.
         closed: an ``asyncio.Event`` set once the connection is over.
-        close_code: the close code (sent by either side); ``None`` when the TCP connection
-            was dropped without a close frame or never upgraded.
+        close_code: the close code (sent by either side; 1005 when the client's close frame
+            carried no status); ``None`` when the TCP connection was dropped without a close
+            frame or never upgraded.
     """
 
     def __init__(
@@ -861,7 +862,7 @@ class EmulatorSession:
             st.prompt = prompt if isinstance(prompt, str) else None
             await self._send_json(ThinkUpdated())
         elif isinstance(msg, UpdateListen):
-            self._apply_listen_update(plain["listen"])
+            self._apply_listen_update(normalize_client_message(plain)["listen"])
             await self._send_json(ListenUpdated())
         elif isinstance(msg, UpdateThinkLive):
             st.think_live = plain["think_live"]
