@@ -257,6 +257,7 @@ class Session:
             if self.writer is not None:
                 self.writer.write(event)
             self.audio_bytes += len(event)
+            self.agent_speaking = True  # AgentStartedSpeaking needs "experimental" (9.6)
             if self._turn_sent is not None:
                 client_ms = (time.monotonic() - self._turn_sent) * 1000
                 self._report_latency(client_ms)
@@ -426,7 +427,9 @@ async def cmd_demo(args: argparse.Namespace, p: Printer) -> int:
     settings = (
         load_settings_file(args.settings)
         if args.settings
-        else default_settings(greeting=DEMO_GREETING)
+        # The server's latency figures come in AgentStartedSpeaking, which the real server
+        # sends only with "experimental": true (protocol.md 9.6).
+        else {**default_settings(greeting=DEMO_GREETING), "experimental": True}
     )
     coerce_settings(settings)  # fail fast, before any connection
     session_ref: list[Session] = []
@@ -559,11 +562,14 @@ async def _demo_steps(
     p.event("speak", "> user speaks over the agent (loud audio to the server's VAD)")
     mic.speak(0.4)
     await _wait(barged, 10, "UserStartedSpeaking", p)
-    # Turn 3: the interruption's transcript gets its own reply.
-    answered = s.wait_for(done)
+    # Turn 3: the interruption's transcript gets its own reply. The cut reply's own
+    # AgentAudioDone comes shortly after the barge-in (protocol.md 8): wait for the user's
+    # text first, then for the end of the reply to it.
+    heard = s.wait_for(_is(m.ConversationText, lambda e: e.role == "user"))
     await mic.burst_done.wait()
     s.user_turn_sent("spoken interruption")
-    await _wait(answered, 20, "reply to the interruption", p)
+    await _wait(heard, 20, "transcript of the interruption", p)
+    await _wait(s.wait_for(done), 20, "reply to the interruption", p)
 
 
 def _summary(s: Session, p: Printer, writer: Any, target: Target) -> None:

@@ -79,7 +79,7 @@ import msgspec
 
 from . import messages
 from ._codec import whole_floats_to_int
-from ._validate import check_client_message, check_settings
+from ._validate import check_client_message, check_settings, normalize_settings
 from .exceptions import SettingsError
 
 __all__ = [
@@ -1914,7 +1914,7 @@ def _settings_from_data(data: Any) -> tuple[messages.Settings, dict[str, Any]]:
         raise SettingsError("", f"Settings must be a JSON object, not {type(plain).__name__}")
     plain = whole_floats_to_int(plain)
     kind = plain.pop("type", "Settings")
-    sent: dict[str, Any] = {"type": kind, **plain}
+    sent: dict[str, Any] = normalize_settings({"type": kind, **plain})
     return check_settings(sent), sent
 
 

@@ -85,7 +85,15 @@ async def test_happy_path_async_iterator() -> None:
             assert any(t.role == "assistant" for t in texts)
             audio = [x for x in got if isinstance(x, bytes)]
             assert audio and all(len(a) > 0 for a in audio)
-            assert kinds.index("AgentStartedSpeaking") < kinds.index("bytes")
+            # Without "experimental": true the real server sends no AgentStartedSpeaking
+            # (protocol.md 9.6): the assistant's text comes before its audio.
+            assert "AgentStartedSpeaking" not in kinds
+            first_reply = next(
+                i
+                for i, x in enumerate(got)
+                if isinstance(x, m.ConversationText) and x.role == "assistant"
+            )
+            assert first_reply < kinds.index("bytes")
         assert conn.closed
         stats = conn.statistics()
         assert stats.messages_received >= 6

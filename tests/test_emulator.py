@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -336,10 +337,28 @@ async def test_wrong_field_type_after_settings_names_the_field() -> None:
 
 
 @pytest.mark.parametrize(
-    "first",
-    [{"type": "KeepAlive"}, {"type": "InjectUserMessage", "content": "hi"}, b"\x00\x01" * 160],
+    ("first", "code", "description"),
+    [
+        (
+            {"type": "KeepAlive"},
+            "NON_SETTINGS_MESSAGE_BEFORE_SETTINGS",
+            "Received KeepAlive before Settings.",
+        ),
+        (
+            {"type": "InjectUserMessage", "content": "hi"},
+            "NON_SETTINGS_MESSAGE_BEFORE_SETTINGS",
+            "Received InjectUserMessage before Settings.",  # the live server's exact text
+        ),
+        (
+            b"\x00\x01" * 160,
+            "BINARY_MESSAGE_BEFORE_SETTINGS",
+            "Received binary message before Settings.",
+        ),
+    ],
 )
-async def test_non_settings_first(first: dict[str, Any] | bytes) -> None:
+async def test_non_settings_first(
+    first: dict[str, Any] | bytes, code: str, description: str
+) -> None:
     async with emulator() as emu:
         async with connect(emu) as peer:
             await peer.next()
@@ -347,12 +366,9 @@ async def test_non_settings_first(first: dict[str, Any] | bytes) -> None:
                 await peer.ws.send_bytes(first)
             else:
                 await peer.send(first)
-            frames, code = await peer.expect_close()
-        assert len(frames) == 1 and isinstance(frames[0], dict)
-        assert frames[0]["type"] == "Error"
-        assert frames[0]["code"] == "NON_SETTINGS_MESSAGE_BEFORE_SETTINGS"
-        assert frames[0]["description"]
-        assert code == 1000
+            frames, close_code = await peer.expect_close()
+        assert frames == [{"type": "Error", "code": code, "description": description}]
+        assert close_code == 1000
 
 
 async def test_second_settings_is_refused() -> None:
@@ -421,13 +437,21 @@ async def test_state_reflects_settings() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+IDLE_TEXT = (
+    "We waited too long for a websocket message. Please ensure that you're sending binary "
+    "messages containing user speech."
+)
+
+
 async def test_idle_timeout_sends_error_and_closes() -> None:
     async with emulator(idle_timeout=0.3) as emu:
         async with connect(emu) as peer:
             await peer.start()
             frames, code = await peer.expect_close()
-        assert kinds(frames) == ["Error"]
-        assert isinstance(frames[0], dict) and frames[0]["code"] == "CLIENT_MESSAGE_TIMEOUT"
+        # The live server's exact text (protocol.md 9.6).
+        assert frames == [
+            {"type": "Error", "code": "CLIENT_MESSAGE_TIMEOUT", "description": IDLE_TEXT}
+        ]
         assert code == 1000
 
 
@@ -436,6 +460,9 @@ async def test_idle_timeout_before_settings() -> None:
         async with connect(emu) as peer:
             frames, _code = await peer.expect_close()
         assert kinds(frames) == ["Welcome", "Error"]
+        error = frames[1]
+        assert isinstance(error, dict) and error["code"] == "CLIENT_MESSAGE_TIMEOUT"
+        assert "'Settings' message at the beginning of the session" in error["description"]
 
 
 async def test_keepalive_resets_idle_timer() -> None:
@@ -466,7 +493,7 @@ async def test_scripted_turn_order() -> None:
     )
     async with emulator(script=script) as emu:
         async with connect(emu) as peer:
-            await peer.start()
+            await peer.start({**SETTINGS, "experimental": True})
             await peer.send({"type": "InjectUserMessage", "content": "What are your hours?"})
             frames = await peer.until("AgentAudioDone")
     assert kinds(frames) == [
@@ -508,6 +535,31 @@ async def test_scripted_turn_order() -> None:
     total_chars = len("We open at nine.") + len("We close at five!")
     assert sum(len(a) for a in audio) == pytest.approx(total_chars * 0.06 * 48000, abs=4)
     assert all(len(a) == 960 for a in audio[:-1])
+
+
+async def test_without_experimental_no_started_speaking_end_of_thought_or_thinking() -> None:
+    # protocol.md 9.6: in ~870 live frames without "experimental": true, none of the three.
+    script = Script(
+        rules=[Rule(match="HOURS", reply="We open at nine. We close at five!", thinking="Hours.")]
+    )
+    async with emulator(script=script) as emu:
+        async with connect(emu) as peer:
+            await peer.start()
+            await peer.send({"type": "InjectUserMessage", "content": "What are your hours?"})
+            frames = await peer.until("AgentAudioDone")
+    assert kinds(frames) == [
+        "ConversationText",
+        "History",
+        "ConversationText",
+        "History",
+        "AUDIO",
+        "ConversationText",
+        "History",
+        "AUDIO",
+        "LatencyReport",
+        "AgentAudioDone",
+    ]
+    assert emu.sessions[0].state.experimental is False
 
 
 async def test_default_reply_echoes_and_history_flag_off() -> None:
@@ -617,8 +669,8 @@ async def test_function_call_round_trip() -> None:
                 }
             )
             after = await peer.until("AgentAudioDone")
-    assert kinds(before) == ["ConversationText", "History", "EndOfThought", "FunctionCallRequest"]
-    assert kinds(after)[:4] == ["History", "ConversationText", "History", "AgentStartedSpeaking"]
+    assert kinds(before) == ["ConversationText", "History", "FunctionCallRequest"]
+    assert kinds(after)[:4] == ["History", "ConversationText", "History", "AUDIO"]
     assert after[0] == {
         "type": "History",
         "function_calls": [
@@ -708,13 +760,13 @@ async def test_server_side_function() -> None:
             await peer.start()
             await peer.send({"type": "InjectUserMessage", "content": "open a ticket"})
             frames = await peer.until("AgentAudioDone")
-    assert kinds(frames)[3:7] == [
+    assert kinds(frames)[2:6] == [
         "FunctionCallRequest",
         "FunctionCallResponse",
         "History",
         "ConversationText",
     ]
-    request, response, history = frames[3:6]
+    request, response, history = frames[2:5]
     assert isinstance(request, dict) and isinstance(response, dict) and isinstance(history, dict)
     assert request["functions"][0]["client_side"] is False
     assert response == {
@@ -734,24 +786,25 @@ async def test_undeclared_function_is_fatal() -> None:
             await peer.start()
             await peer.send({"type": "InjectUserMessage", "content": "go"})
             frames, code = await peer.expect_close()
-    assert kinds(frames) == ["ConversationText", "History", "EndOfThought", "Error"]
+    assert kinds(frames) == ["ConversationText", "History", "Error"]
     error = frames[-1]
     assert isinstance(error, dict) and error["code"] == "NON_EXISTENT_FUNCTION_CALLED"
     assert "launch_rockets" in error["description"]
     assert code == 1000
 
 
-async def test_unanswered_function_call_times_out() -> None:
-    async with emulator(script=_weather_script(), function_response_timeout=0.3) as emu:
-        async with connect(emu) as peer:
-            await peer.start()
-            await peer.send({"type": "InjectUserMessage", "content": "weather"})
-            await peer.until("FunctionCallRequest")
-            frames, code = await peer.expect_close()
-    assert kinds(frames) == ["Error"]
-    assert isinstance(frames[0], dict) and frames[0]["code"] == "CLIENT_MESSAGE_TIMEOUT"
-    assert "get_weather" in frames[0]["description"]
+async def test_unanswered_function_call_times_out(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="deepgram_agent.emulator"):
+        async with emulator(script=_weather_script(), function_response_timeout=0.3) as emu:
+            async with connect(emu) as peer:
+                await peer.start()
+                await peer.send({"type": "InjectUserMessage", "content": "weather"})
+                await peer.until("FunctionCallRequest")
+                frames, code = await peer.expect_close()
+    # The server has one text for client silence (protocol.md 9.6); the log names the call.
+    assert frames == [{"type": "Error", "code": "CLIENT_MESSAGE_TIMEOUT", "description": IDLE_TEXT}]
     assert code == 1000
+    assert "no FunctionCallResponse within 0.3 s for: get_weather" in caplog.text
 
 
 async def test_pending_call_suspends_idle_timeout() -> None:
@@ -766,7 +819,7 @@ async def test_pending_call_suspends_idle_timeout() -> None:
             t0 = loop.time()
             frames, _ = await peer.expect_close()
             assert loop.time() - t0 >= 0.4
-    assert isinstance(frames[0], dict) and "get_weather" in frames[0]["description"]
+    assert isinstance(frames[0], dict) and frames[0]["code"] == "CLIENT_MESSAGE_TIMEOUT"
 
 
 async def test_new_user_message_cancels_pending_call() -> None:
@@ -1027,7 +1080,8 @@ def test_run_in_thread_and_cli_module() -> None:
                     await peer.send({"type": "InjectUserMessage", "content": "hi"})
                     return kinds(await peer.until("AgentAudioDone"))
 
-        assert "AgentStartedSpeaking" in asyncio.run(talk())
+        turn = asyncio.run(talk())
+        assert "AUDIO" in turn and "AgentStartedSpeaking" not in turn
         session = emu.run_sync(emu.wait_for_session(0))
         assert emu.run_sync(session.wait_for_received("InjectUserMessage"))[0]["content"] == "hi"
 

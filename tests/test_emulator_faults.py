@@ -129,3 +129,133 @@ async def test_faults_callable_gets_the_session_index() -> None:
             await emu.sessions[0].wait_for_received("KeepAlive")
             assert not emu.sessions[0].closed.is_set()
     assert seen == [0, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults issue 13 asked for: invalid UTF-8, deep nesting, stop reading, silence, drop after ready
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_invalid_utf8_inside_a_json_string() -> None:
+    async with emulator(faults=Faults(invalid_utf8_after=2)) as emu:
+        async with connect(emu, decode_text=False) as peer:
+            welcome = await peer.ws.receive(timeout=scaled(5))
+            assert json.loads(welcome.data)["type"] == "Welcome"
+            await peer.send(SETTINGS)
+            applied = await peer.ws.receive(timeout=scaled(5))
+            assert json.loads(applied.data) == {"type": "SettingsApplied"}
+            odd = await peer.ws.receive(timeout=scaled(5))
+            assert odd.type is aiohttp.WSMsgType.TEXT and isinstance(odd.data, bytes)
+            with pytest.raises(UnicodeDecodeError):
+                odd.data.decode("utf-8")
+            assert odd.data.startswith(b'{"type":"ConversationText","role":"assistant","content":"')
+            # The session carries on.
+            await peer.send({"type": "InjectUserMessage", "content": "still there?"})
+            reply = await peer.ws.receive(timeout=scaled(5))
+            assert json.loads(reply.data)["content"] == "still there?"
+        assert emu.sessions[0].state.error is None
+
+
+async def test_a_default_aiohttp_client_refuses_that_frame() -> None:
+    # What a client that lets aiohttp decode text sees: the socket fails (1007).
+    async with emulator(faults=Faults(invalid_utf8_after=1)) as emu:
+        async with connect(emu) as peer:
+            await peer.ws.receive(timeout=scaled(5))  # Welcome
+            msg = await peer.ws.receive(timeout=scaled(5))
+            assert msg.type is aiohttp.WSMsgType.ERROR
+            assert peer.ws.close_code == 1007
+
+
+@pytest.mark.parametrize("depth", [1100, 5000])
+async def test_deeply_nested_json(depth: int) -> None:
+    faults = Faults(deep_nesting_after=2, deep_nesting_depth=depth)
+    async with emulator(faults=faults) as emu:
+        async with connect(emu) as peer:
+            await peer.start()
+            odd = await peer.ws.receive(timeout=scaled(5))
+            assert odd.type is aiohttp.WSMsgType.TEXT
+            assert odd.data.count("[") == depth and odd.data.count("]") == depth
+            with pytest.raises(RecursionError):
+                json.loads(odd.data)  # a recursive decoder gives up on it
+            await peer.send({"type": "KeepAlive"})
+            await emu.sessions[0].wait_for_received("KeepAlive")
+        assert emu.sessions[0].state.error is None
+    with pytest.raises(ValueError, match="deep_nesting_depth"):
+        Faults(deep_nesting_depth=0)
+
+
+async def test_stop_reading_backs_up_the_clients_sends() -> None:
+    chunk = b"\x00" * (256 * 1024)
+    cap = 256 * 1024 * 1024  # far more than any loopback TCP buffer
+    sent = 0
+    blocked = False
+    async with emulator(faults=Faults(stop_reading_after=2)) as emu:
+        async with connect(emu) as peer:
+            await peer.start()  # Welcome (1), SettingsApplied (2): then nothing is read
+            session = emu.sessions[0]
+            while sent < cap:
+                try:
+                    await asyncio.wait_for(peer.ws.send_bytes(chunk), scaled(1.0))
+                except TimeoutError:
+                    blocked = True
+                    break
+                sent += len(chunk)
+            read_by_server = session.state.audio_bytes_in
+            # The server never times the client out while it does not read.
+            assert session.state.error is None and not session.closed.is_set()
+            await session.close()  # cannot finish a closing handshake: drops TCP, bounded
+            assert session.closed.is_set()
+    assert blocked, f"{sent} bytes went out without the send ever blocking"
+    assert read_by_server < sent
+    assert read_by_server <= 256 * 1024  # at most what was buffered before the stop
+
+
+async def test_silent_server_answers_no_pings() -> None:
+    loop = asyncio.get_running_loop()
+    async with emulator(faults=Faults(silent_after=2)) as emu:
+        # Without a heartbeat the client just waits: no frame ever comes.
+        async with connect(emu) as peer:
+            await peer.start()
+            await peer.send({"type": "InjectUserMessage", "content": "hello?"})
+            with pytest.raises(TimeoutError):
+                await peer.ws.receive(timeout=0.3)
+            session = emu.sessions[0]
+            assert session.state.error is None and not session.closed.is_set()
+        # A client heartbeat notices: the ping gets no pong.
+        async with connect(emu, heartbeat=0.2) as peer:
+            await peer.start()
+            t0 = loop.time()
+            msg = await peer.ws.receive(timeout=scaled(5))
+            assert msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED)
+            assert isinstance(peer.ws.exception(), aiohttp.ServerTimeoutError)
+            assert loop.time() - t0 < scaled(3)
+        t1 = loop.time()
+    assert loop.time() - t1 < scaled(3)  # shutting the emulator down is still bounded
+
+
+async def test_pings_are_answered_until_the_silence() -> None:
+    # silent_after turns automatic pongs off; the session answers pings itself until then.
+    async with emulator(faults=Faults(silent_after=1000)) as emu:
+        async with connect(emu, heartbeat=0.1) as peer:
+            await peer.start()
+            await peer.send({"type": "InjectUserMessage", "content": "ping me"})
+            frames = await peer.until("AgentAudioDone", timeout=5)
+            assert "ConversationText" in kinds(frames)
+            assert not peer.ws.closed and peer.ws.exception() is None
+
+
+async def test_drop_after_ready_kills_every_session_shortly_after_settings_applied() -> None:
+    loop = asyncio.get_running_loop()
+    async with emulator(faults=Faults(drop_after_ready=0.1)) as emu:
+        for i in range(3):
+            async with connect(emu) as peer:
+                await peer.start()
+                t0 = loop.time()
+                msg = await peer.ws.receive(timeout=scaled(5))
+                lived = loop.time() - t0
+                assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+                assert peer.ws.close_code in (None, 1006)
+                assert 0.05 <= lived < scaled(3)
+            assert await emu.sessions[i].wait_closed() is None  # no close frame: a TCP drop
+    with pytest.raises(ValueError, match="drop_after_ready"):
+        Faults(drop_after_ready=-1)

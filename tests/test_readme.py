@@ -38,6 +38,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], list[str]]] = {
     "ReconnectPolicy(": ({"faults": _drop_first_session}, ["connection lost", "back after"]),
     "tools=tools": ({}, ["user: What's the weather in Paris?"]),
     "AgentEmulator(script=script": ({}, ["We are open nine to five."]),
+    "Quirks.realistic(": ({}, ["4 LatencyReport messages in one turn"]),
     "connect_sync(": ({}, ["user: What can you do?", "assistant: "]),
     "websocket.v(": ({}, ["user: Tell me a joke", "assistant: You said: Tell me a joke"]),
     "received {audio} bytes": ({}, ["user: Hello!", "assistant: ", "bytes of agent audio"]),

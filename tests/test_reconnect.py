@@ -202,7 +202,9 @@ async def test_pending_call_of_the_dead_session_is_never_answered_on_the_new_one
     script = Script(
         rules=[Rule(match="time", tool_calls=[ToolCall(name="get_time", id="call_old")])]
     )
-    faults = lambda i: Faults(drop_after=6) if i == 0 else None  # noqa: E731
+    # Frames: Welcome, SettingsApplied, ConversationText, History, FunctionCallRequest (5th):
+    # then the drop (no EndOfThought without "experimental": true, as on the real server).
+    faults = lambda i: Faults(drop_after=5) if i == 0 else None  # noqa: E731
     async with AgentEmulator(
         api_key=KEY, realtime_audio=False, script=script, faults=faults
     ) as emu:

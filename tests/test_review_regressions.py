@@ -19,6 +19,7 @@ from deepgram_agent import (
     messages as m,
 )
 from deepgram_agent._validate import check_client_message
+from deepgram_agent.options import DeepgramAgentWarning
 from deepgram_agent.testing import AgentEmulator, Rule, Script, ToolCall
 from deepgram_agent.tools import Tools
 
@@ -83,8 +84,13 @@ async def test_a_tool_leaking_its_own_cancelled_error_still_gets_an_answer() -> 
 
 
 def test_inject_agent_message_forms_the_server_rejects_fail_locally() -> None:
+    # behavior is an open enum (issue 14): the client warns and sends it; the server decides.
+    bad = {"type": "InjectAgentMessage", "message": "x", "behavior": "Queue"}
+    with pytest.warns(DeepgramAgentWarning, match="did you mean 'queue'"):
+        msg = check_client_message(bad)
+    assert isinstance(msg, m.InjectAgentMessage) and msg.behavior == "Queue"
     with pytest.raises(SettingsError) as info:
-        check_client_message({"type": "InjectAgentMessage", "message": "x", "behavior": "Queue"})
+        check_client_message(bad, as_server=True)  # the emulator answers as today's server
     assert info.value.path == "behavior"
     with pytest.raises(SettingsError, match="needs message"):
         check_client_message({"type": "InjectAgentMessage"})
@@ -95,15 +101,19 @@ def test_inject_agent_message_forms_the_server_rejects_fail_locally() -> None:
 
 
 @pytest.mark.anyio
-async def test_bad_behavior_is_a_local_error_and_the_session_survives() -> None:
+async def test_unknown_behavior_warns_locally_and_the_server_decides() -> None:
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
         client = DeepgramClient(api_key=KEY, base_url=emu.url)
         async with client.agent.connect(SETTINGS) as conn:
-            with pytest.raises(SettingsError):
+            with pytest.warns(DeepgramAgentWarning, match="did you mean 'queue'"):
                 await conn.inject_agent_message("One moment.", behavior="Queue")
-            await conn.inject_user_message("still here")
-            text = await until(conn, lambda x: isinstance(x, m.ConversationText))
-            assert text.content == "still here"
+            error = await until(conn, lambda x: isinstance(x, m.Error))
+            assert error.code == "UNPARSABLE_CLIENT_MESSAGE"
+            assert "behavior" in error.description
+        sent = emu.sessions[0].received_json("InjectAgentMessage")
+        assert sent == [
+            {"type": "InjectAgentMessage", "message": "One moment.", "behavior": "Queue"}
+        ]
 
 
 def test_listen_and_speak_inside_an_agent_dict_set_the_audio_format() -> None:

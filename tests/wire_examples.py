@@ -91,3 +91,136 @@ def parsed(text: str) -> dict[str, Any]:
     """One of the examples above as a dict."""
     value: dict[str, Any] = json.loads(text)
     return value
+
+
+# Forms Deepgram's docs use in Settings JSON that the official 7.16.0 models lack or forbid
+# (protocol.md 5.1.1, 5.1.5, 12 #22-23). Every one must pass local validation and the emulator.
+_AUDIO = {"input": {"encoding": "linear16", "sample_rate": 16000}}
+
+DOCS_FORMS: dict[str, dict[str, Any]] = {
+    # Multilingual page: OpenAI TTS takes language "multi".
+    "open_ai speak language": {
+        "type": "Settings",
+        "audio": _AUDIO,
+        "agent": {
+            "speak": {
+                "provider": {
+                    "type": "open_ai",
+                    "model": "tts-1",
+                    "voice": "nova",
+                    "language": "multi",
+                },
+                "endpoint": {"url": "https://api.openai.com/v1/audio/speech"},
+            }
+        },
+    },
+    # TTS-controls page: Cartesia speed in agent sessions.
+    "cartesia speed": {
+        "type": "Settings",
+        "audio": _AUDIO,
+        "agent": {
+            "speak": {
+                "provider": {
+                    "type": "cartesia",
+                    "model_id": "sonic-2",
+                    "voice": {"mode": "id", "id": "a0e99841-438c-4a64-b679-ae501e7d6091"},
+                    "speed": 1.2,
+                },
+                "endpoint": {"url": "https://api.cartesia.ai/tts/bytes"},
+            }
+        },
+    },
+    # Multilingual page: the singular language_hint on Flux (sent as language_hints).
+    "flux language_hint": {
+        "type": "Settings",
+        "audio": _AUDIO,
+        "agent": {
+            "listen": {
+                "provider": {
+                    "type": "deepgram",
+                    "version": "v2",
+                    "model": "flux-general-multi",
+                    "language_hint": "es",
+                }
+            }
+        },
+    },
+    "flux language_hint list": {
+        "type": "Settings",
+        "audio": _AUDIO,
+        "agent": {
+            "listen": {
+                "provider": {
+                    "type": "deepgram",
+                    "version": "v2",
+                    "model": "flux-general-multi",
+                    "language_hint": ["en", "es"],
+                }
+            }
+        },
+    },
+    # LLM-models page: a custom Google endpoint carries the model in its URL; no model key.
+    "google custom endpoint without model": {
+        "type": "Settings",
+        "audio": _AUDIO,
+        "agent": {
+            "think": {
+                "provider": {"type": "google", "temperature": 0.5},
+                "endpoint": {
+                    "url": "https://generativelanguage.googleapis.com/v1beta/models/"
+                    "gemini-2.5-flash:streamGenerateContent?alt=sse",
+                    "headers": {"x-goog-api-key": "sk-example"},
+                },
+            }
+        },
+    },
+    # Early-access Deepgram think provider, model left to the server.
+    "deepgram think without model": {
+        "type": "Settings",
+        "audio": _AUDIO,
+        "agent": {"think": {"provider": {"type": "deepgram", "temperature": 0.3}}},
+    },
+    # aws_polly with the deprecated language_code alias instead of language.
+    "aws_polly language_code": {
+        "type": "Settings",
+        "audio": _AUDIO,
+        "agent": {
+            "speak": {
+                "provider": {
+                    "type": "aws_polly",
+                    "voice": "Joanna",
+                    "language_code": "en-US",
+                    "engine": "neural",
+                    "credentials": {
+                        "type": "iam",
+                        "region": "us-east-1",
+                        "access_key_id": "AKIAEXAMPLE",
+                        "secret_access_key": "secret-example",
+                    },
+                },
+                "endpoint": {"url": "https://polly.us-east-1.amazonaws.com/v1/speech"},
+            }
+        },
+    },
+    # REC 2025: a listen provider without version is v1; Dec 2025: no listen at all.
+    "listen without version, no think/speak": {
+        "type": "Settings",
+        "audio": _AUDIO,
+        "agent": {"listen": {"provider": {"type": "deepgram", "model": "nova-3"}}},
+    },
+    "no listen": {"type": "Settings", "audio": _AUDIO, "agent": {"greeting": "Hi."}},
+    # protocol.md 4.1 / 4.2: every documented encoding and container.
+    "telephony and compressed audio": {
+        "type": "Settings",
+        "audio": {
+            "input": {"encoding": "ogg-opus", "sample_rate": 48000},
+            "output": {
+                "encoding": "mp3",
+                "sample_rate": 24000,
+                "bitrate": 48000,
+                "container": "ogg",
+            },
+        },
+        "agent": {},
+    },
+}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from ._audio import DEFAULT_MS_PER_CHAR as DEFAULT_MS_PER_CHAR
 from ._faults import Faults as Faults
+from ._quirks import Quirks as Quirks
 from ._script import Rule as Rule
 from ._script import Script as Script
 from ._script import ToolCall as ToolCall
@@ -41,6 +42,7 @@ __all__ = (
     "AgentEmulator",
     "EmulatorSession",
     "Faults",
+    "Quirks",
     "Rule",
     "Script",
     "SessionState",

@@ -1,6 +1,9 @@
 """``python -m deepgram_agent.testing``: run the Voice Agent emulator until Ctrl-C.
 
 ``--replay FILE`` plays back the server side of a session recording instead of a script.
+``--realistic [--seed N]`` turns on the live server's irregular habits (:class:`Quirks`),
+``--accept-any-settings`` skips validation (``AgentEmulator(strict=False)``), and ``-v`` logs
+connections, handshakes, Settings accepted or rejected, and closes to standard error.
 
 The first line on standard output is the base WebSocket URL (flushed), e.g.
 ``ws://127.0.0.1:54321``; the socket path is ``/v1/agent/converse``.
@@ -9,9 +12,11 @@ The first line on standard output is the base WebSocket URL (flushed), e.g.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
+from ._quirks import Quirks
 from ._replay import Recording
 from ._script import Script
 from ._server import serve_forever
@@ -54,12 +59,39 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the recorded timing between server frames",
     )
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="imitate the live server's irregular habits: split latency reports, varied order "
+        "within a turn, late AgentAudioDone after a barge-in",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="make --realistic's random choices repeatable"
+    )
+    parser.add_argument(
+        "--accept-any-settings",
+        action="store_true",
+        help="accept any Settings JSON object unchecked (to test validate=False)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log connections, handshakes, Settings accepted or rejected, closes and every frame",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    return serve_from_args(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    if args.verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("deepgram_agent.emulator")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    return serve_from_args(args)
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
@@ -86,6 +118,8 @@ def serve_from_args(args: argparse.Namespace) -> int:
         replay=replay,
         replay_timeout=args.replay_timeout,
         replay_realtime=args.replay_realtime,
+        quirks=Quirks.realistic(seed=args.seed) if args.realistic else Quirks(seed=args.seed),
+        strict=not args.accept_any_settings,
     )
     return 0
 

@@ -42,6 +42,24 @@ class Faults:
         flood_events: right after ``SettingsApplied``, send this many ``ConversationText``
             events as fast as possible (benchmarks).
         flood_audio: and this many 20 ms binary audio frames in the output format.
+        invalid_utf8_after: after this many frames, send a ``ConversationText`` text frame whose
+            ``content`` string holds bytes that are not UTF-8 (a client must not die on it).
+        deep_nesting_after: after this many frames, send a ``ConversationText`` carrying an extra
+            key whose value is JSON arrays nested ``deep_nesting_depth`` deep (decoders that
+            recurse hit Python's recursion limit at about 1,000).
+        deep_nesting_depth: the nesting depth of that frame.
+        stop_reading_after: after this many frames, stop reading the socket for good: the
+            transport is paused and nothing is read again, so the client's sends back up once
+            the TCP buffers are full (about a few MB on loopback). Sending goes on; the idle
+            timeout is off. Ends only when the emulator closes (then the TCP connection is
+            dropped).
+        silent_after: after this many frames, go silent: no more frames, nothing read, and no
+            answer to WebSocket pings (the upgrade is made without automatic pongs), while the
+            TCP connection stays open. The idle timeout is off. A client needs its own heartbeat
+            or receive deadline to notice.
+        drop_after_ready: seconds after ``SettingsApplied`` at which the TCP connection is
+            dropped without a close frame. Given as one ``Faults`` for every session, every
+            session dies shortly after it became ready (a reconnect storm).
     """
 
     refuse_status: int | None = None
@@ -61,3 +79,15 @@ class Faults:
     stall_for: float = 0.0
     flood_events: int = 0
     flood_audio: int = 0
+    invalid_utf8_after: int | None = None
+    deep_nesting_after: int | None = None
+    deep_nesting_depth: int = 2000
+    stop_reading_after: int | None = None
+    silent_after: int | None = None
+    drop_after_ready: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.deep_nesting_depth < 1:
+            raise ValueError("deep_nesting_depth must be at least 1")
+        if self.drop_after_ready is not None and self.drop_after_ready < 0:
+            raise ValueError("drop_after_ready must be a number of seconds >= 0")

@@ -19,6 +19,7 @@ from ..messages import CLIENT_MESSAGE_TYPES, ClientMessage, ServerMessage
 __all__ = [
     "NOT_UNDERSTOOD",
     "Reject",
+    "Unchecked",
     "parse_client_text",
     "parse_credential",
     "wire",
@@ -30,33 +31,74 @@ NOT_UNDERSTOOD = "Text message received from client did not match any of the for
 
 @dataclass(frozen=True)
 class Reject:
-    """A client text frame the server refuses: answer ``Error{code, description}``, then close."""
+    """A client text frame the server refuses: answer ``Error{code, description}``, then close.
+
+    Attributes:
+        code: the ``Error.code``.
+        description: the ``Error.description`` (the server's recorded text).
+        detail: what exactly is wrong, in the SDK's words (for the emulator's log only).
+    """
 
     code: str
     description: str
+    detail: str = ""
 
 
-def parse_client_text(data: bytes | str) -> tuple[dict[str, Any] | None, ClientMessage | Reject]:
-    """Parse and strictly validate one client text frame, as the real server does.
+@dataclass(frozen=True)
+class Unchecked:
+    """A client message accepted without validation (``AgentEmulator(strict=False)``).
+
+    ``Settings`` is applied from its plain data as far as it makes sense; any other message
+    that does not validate is recorded and ignored.
+
+    Attributes:
+        type: the message's ``type``.
+        detail: why it did not validate (``""`` when it was not checked at all).
+    """
+
+    type: str
+    detail: str = ""
+
+
+def parse_client_text(
+    data: bytes | str, *, strict: bool = True
+) -> tuple[dict[str, Any] | None, ClientMessage | Reject | Unchecked]:
+    """Parse and validate one client text frame, as the real server does.
+
+    Args:
+        data: the frame's payload.
+        strict: validate like the server. ``False`` accepts any JSON object whose ``type`` is
+            ``"Settings"`` unchecked, and answers other messages that do not validate (unknown
+            types included) with :class:`Unchecked` instead of an error. A frame that is not a
+            JSON object is refused either way.
 
     Returns:
         ``(plain, result)``: ``plain`` is the decoded JSON object (``None`` when the frame is
-        not a JSON object); ``result`` is the typed message, or a :class:`Reject` carrying the
-        server's error code and recorded description (protocol.md 9.4).
+        not a JSON object); ``result`` is the typed message, a :class:`Reject` carrying the
+        server's error code and recorded description (protocol.md 9.4), or :class:`Unchecked`.
     """
     try:
         plain = msgspec.json.decode(data)
     except msgspec.DecodeError:
-        return None, Reject("UNPARSABLE_CLIENT_MESSAGE", NOT_UNDERSTOOD)
+        return None, Reject("UNPARSABLE_CLIENT_MESSAGE", NOT_UNDERSTOOD, "not JSON")
     if not isinstance(plain, dict):
-        return None, Reject("UNPARSABLE_CLIENT_MESSAGE", NOT_UNDERSTOOD)
+        return None, Reject("UNPARSABLE_CLIENT_MESSAGE", NOT_UNDERSTOOD, "not a JSON object")
     kind = plain.get("type")
+    if not strict and kind == "Settings":
+        return plain, Unchecked("Settings")
     if not isinstance(kind, str) or kind not in CLIENT_MESSAGE_TYPES:
-        return plain, Reject("UNPARSABLE_CLIENT_MESSAGE", NOT_UNDERSTOOD)
+        if not strict:
+            return plain, Unchecked(str(kind), f"unknown message type {kind!r}")
+        return plain, Reject(
+            "UNPARSABLE_CLIENT_MESSAGE", NOT_UNDERSTOOD, f"unknown message type {kind!r}"
+        )
     try:
-        return plain, check_client_message(plain)
+        return plain, check_client_message(plain, as_server=True)
     except SettingsError as err:
-        return plain, Reject(err.code, server_error_description(err))
+        detail = f"{err.path or '$'}: {err.problem}"
+        if not strict:
+            return plain, Unchecked(kind, detail)
+        return plain, Reject(err.code, server_error_description(err), detail)
 
 
 def parse_credential(headers: Mapping[str, str]) -> tuple[str, str, str | None] | None:

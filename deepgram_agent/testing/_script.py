@@ -2,8 +2,9 @@
 
 A :class:`Script` holds :class:`Rule` objects tried in order against each user turn's text; the
 first match decides the turn, otherwise :attr:`Script.default_reply` answers. A rule may think
-(``AgentThinking``), call functions (:class:`ToolCall`, one ``FunctionCallRequest`` per group)
-and reply. Replies are ``str.format`` templates or callables taking a :class:`TurnContext`:
+(``AgentThinking``, sent only when the Settings have ``"experimental": true``, as on the real
+server), take its time (``delay``), call functions (:class:`ToolCall`, one
+``FunctionCallRequest`` per group) and reply. Replies are ``str.format`` templates or callables taking a :class:`TurnContext`:
 
 * ``{text}``: what the user said;
 * ``{result[NAME]}``: the content returned for function ``NAME`` in this turn (``""`` if none);
@@ -21,7 +22,8 @@ Scripts load from JSON (``python -m deepgram_agent.testing --script FILE.json``)
       ],
       "default_reply": "You said: {text}",
       "transcripts": ["what is the weather in Paris"],
-      "end_of_thought": true
+      "end_of_thought": true,
+      "preamble": "Let me check that."
     }
 
 This module does no I/O: it only decides.
@@ -123,8 +125,13 @@ class Rule:
         tool_calls: functions to call before replying. Each element is one
             ``FunctionCallRequest``: a :class:`ToolCall` alone, or a list of them sent together
             in one request. Requests are sent one after the other, each waiting for its answers.
-        thinking: text for an ``AgentThinking`` event, if any.
+        thinking: text for an ``AgentThinking`` event, if any (sent only when the Settings
+            have ``"experimental": true``).
         once: use this rule for the first matching turn only.
+        delay: seconds the scripted LLM takes before it answers. Every
+            ``AgentEmulator(slow_think_interval=...)`` seconds of it (5 s, as on the real
+            server) the session sends ``Warning SLOW_THINK_REQUEST`` "We have now waited N
+            seconds for a think response."
     """
 
     match: str = ""
@@ -133,6 +140,7 @@ class Rule:
     tool_calls: Sequence[ToolCall | Sequence[ToolCall]] = ()
     thinking: str | None = None
     once: bool = False
+    delay: float = 0.0
 
     def search(self, text: str) -> re.Match[str] | bool | None:
         """Match against ``text``: a regex match, ``True`` for a substring hit, else falsy."""
@@ -150,7 +158,7 @@ class Rule:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rule:
         """Build from JSON data."""
-        _known(data, {"match", "regex", "reply", "tool_calls", "thinking", "once"}, "rule")
+        _known(data, {"match", "regex", "reply", "tool_calls", "thinking", "once", "delay"}, "rule")
         calls: list[ToolCall | list[ToolCall]] = []
         for item in data.get("tool_calls") or []:
             if isinstance(item, list):
@@ -165,6 +173,7 @@ class Rule:
             tool_calls=calls,
             thinking=data.get("thinking"),
             once=bool(data.get("once", False)),
+            delay=float(data.get("delay", 0.0)),
         )
 
 
@@ -180,8 +189,12 @@ class Script:
         default_transcript: used when ``transcripts`` is exhausted; ``None`` ignores such
             utterances (``UserStartedSpeaking`` is still sent).
         thinking: ``AgentThinking`` text for turns whose rule gives none (``None``: no event).
+            Sent only when the Settings have ``"experimental": true`` (protocol.md 9.6).
         end_of_thought: send the undocumented ``EndOfThought`` after the user's text, as the
-            real server did in the 2025 recordings.
+            real server did in the 2025 recordings; like the real server, only when the
+            Settings have ``"experimental": true``.
+        preamble: what the agent says before its function calls when the
+            ``Quirks.text_before_function_call`` variation happens.
         filler: what the dynamic ``InjectAgentMessage`` (``is_dynamic``) says.
         latency: the figures reported in ``AgentStartedSpeaking``/``LatencyReport`` (seconds).
     """
@@ -193,6 +206,7 @@ class Script:
     thinking: str | None = None
     end_of_thought: bool = True
     filler: str = "One moment, please."
+    preamble: str = "Let me check that."
     latency: dict[str, float] = field(
         default_factory=lambda: {"ttt_latency": 0.25, "tts_latency": 0.1, "stt_latency": 0.05}
     )
@@ -207,6 +221,7 @@ class Script:
             thinking=self.thinking,
             end_of_thought=self.end_of_thought,
             filler=self.filler,
+            preamble=self.preamble,
             latency=dict(self.latency),
         )
 
@@ -262,6 +277,7 @@ class Script:
                 "thinking",
                 "end_of_thought",
                 "filler",
+                "preamble",
                 "latency",
             },
             "script",
@@ -277,6 +293,8 @@ class Script:
         script.end_of_thought = bool(data.get("end_of_thought", True))
         if "filler" in data:
             script.filler = str(data["filler"])
+        if "preamble" in data:
+            script.preamble = str(data["preamble"])
         if "latency" in data:
             script.latency.update({k: float(v) for k, v in data["latency"].items()})
         return script

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from aiohttp import web
 from ..exceptions import DeepgramTimeoutError
 from ._faults import Faults
 from ._protocol import parse_credential
+from ._quirks import Quirks
 from ._replay import Recording
 from ._script import Script
 from ._session import EmulatorSession, SessionOptions
@@ -25,6 +27,8 @@ __all__ = ["AGENT_PATH", "AgentEmulator", "serve", "serve_forever"]
 
 #: The socket path of the Voice Agent API.
 AGENT_PATH = "/v1/agent/converse"
+
+log = logging.getLogger("deepgram_agent.emulator")
 
 T = TypeVar("T")
 FaultsSpec = Faults | Callable[[int], Faults | None] | None
@@ -42,6 +46,16 @@ class AgentEmulator:
             await session.wait_for_received("Settings")
 
     Every session is independent (own script copy, state, timers); nothing is global.
+
+    What the real server does is what the emulator does, as far as it is known (protocol.md
+    9.6): ``AgentStartedSpeaking``, ``EndOfThought`` and ``AgentThinking`` only when the Settings
+    have ``"experimental": true``; ``AgentAudioDone`` shortly after a barge-in; the server's
+    exact ``Error``/``Warning`` texts; a client's close code and reason echoed back. The live
+    server's irregular orders are available as :class:`Quirks` (off by default).
+
+    Logs go to the ``deepgram_agent.emulator`` logger: connections, handshakes (refusals
+    included), Settings accepted or rejected with the reason, errors sent, closes (INFO);
+    every frame (DEBUG). Credentials and Settings contents are never logged.
 
     Args:
         api_key: the only credential accepted (as ``Token``, ``Bearer`` or subprotocol). ``None``
@@ -72,6 +86,14 @@ class AgentEmulator:
             ``Error REPLAY_TIMEOUT`` and close.
         replay_realtime: keep the recorded gaps between server frames (default: as fast as
             possible).
+        strict: validate every client message as the real server does (the default). ``False``
+            accepts any ``Settings`` that is a JSON object with ``"type": "Settings"`` unchecked
+            (for testing ``validate=False``) and ignores later messages it cannot validate;
+            ``Settings`` must still come first.
+        quirks: the live server's irregular habits to imitate (:class:`Quirks`); ``None`` is
+            ``Quirks()``: the documented order, deterministic.
+        slow_think_interval: seconds between ``Warning SLOW_THINK_REQUEST`` messages while a
+            scripted rule's ``delay`` runs (the real server: every 5 s).
     """
 
     def __init__(
@@ -95,11 +117,16 @@ class AgentEmulator:
         replay: str | Path | Recording | None = None,
         replay_timeout: float = 10.0,
         replay_realtime: bool = False,
+        strict: bool = True,
+        quirks: Quirks | None = None,
+        slow_think_interval: float = 5.0,
     ) -> None:
         if api_key is not None and not api_key:
             raise ValueError("api_key must be a non-empty string, or None to accept any key")
         if replay_timeout <= 0:
             raise ValueError("replay_timeout must be a positive number of seconds")
+        if slow_think_interval <= 0:
+            raise ValueError("slow_think_interval must be a positive number of seconds")
         self._api_key = api_key
         #: The recording being replayed, or ``None`` (the script drives the sessions).
         self.replay: Recording | None = (
@@ -122,6 +149,9 @@ class AgentEmulator:
             close_timeout=close_timeout,
             replay_timeout=replay_timeout,
             replay_realtime=replay_realtime,
+            strict=strict,
+            quirks=quirks if quirks is not None else Quirks(),
+            slow_think_interval=slow_think_interval,
         )
         self.sessions: list[EmulatorSession] = []
         self._runner: web.AppRunner | None = None
@@ -316,22 +346,32 @@ class AgentEmulator:
         self._new_session.set()
         self._new_session = asyncio.Event()
         request_headers = {"dg-request-id": session.request_id}
+        log.info("session #%d: connection from %s", index, request.remote)
 
         if self._closing:
             session.mark_refused(503)
+            log.info("session #%d: handshake refused with HTTP 503 (shutting down)", index)
             return _refusal(503, "The emulator is shutting down.", request_headers)
         credential = parse_credential(request.headers)
         if credential is None or not self._accepts(credential[1]):
             session.mark_refused(401)
+            why = "no credential offered" if credential is None else "the key is not accepted"
+            log.info("session #%d: handshake refused with HTTP 401 (%s)", index, why)
             return _refusal(401, "Invalid credentials.", request_headers, err_code="INVALID_AUTH")
         if faults is not None and faults.refuse_status is not None:
             session.mark_refused(faults.refuse_status)
+            log.info(
+                "session #%d: handshake refused with HTTP %d (fault)", index, faults.refuse_status
+            )
             return _refusal(faults.refuse_status, faults.refuse_body, request_headers)
 
-        _scheme, _secret, subprotocol = credential
+        scheme, _secret, subprotocol = credential
         ws = web.WebSocketResponse(
             protocols=(subprotocol,) if subprotocol else (),
-            autoping=True,
+            # Faults.silent_after must not answer pings: the session pongs by hand until then.
+            autoping=faults is None or faults.silent_after is None,
+            # A client's close is echoed with its own code and reason (protocol.md 9.6).
+            autoclose=False,
             compress=False,
             decode_text=False,
             timeout=self.options.close_timeout,
@@ -339,10 +379,18 @@ class AgentEmulator:
         )
         if not ws.can_prepare(request).ok:
             session.mark_refused(400)
+            log.info("session #%d: handshake refused with HTTP 400 (not an upgrade)", index)
             return _refusal(400, "Expected a WebSocket upgrade request.", request_headers)
         ws.headers["dg-request-id"] = session.request_id
         await ws.prepare(request)
         session.handshake_status = 101
+        log.info(
+            "session #%d: WebSocket open (%s credential in the %s), request_id %s",
+            index,
+            scheme,
+            "subprotocol" if subprotocol else "Authorization header",
+            session.request_id,
+        )
         await session.run(request, ws)
         return ws
 

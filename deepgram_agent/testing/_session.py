@@ -6,12 +6,14 @@ and drives the conversation over an aiohttp ``WebSocketResponse``. The decisions
 I/O live in :mod:`._protocol` (parsing, validation, credentials), :mod:`._script` (what to say)
 and :mod:`._audio` (VAD and the agent's voice).
 
-Ordering of a turn (protocol.md 9.2)::
+Ordering of a turn (protocol.md 9.2; ``[x]`` only with ``"experimental": true``)::
 
-    ConversationText(user) History(user) EndOfThought [AgentThinking]
+    ConversationText(user) History(user) [EndOfThought] [AgentThinking]
     [FunctionCallRequest [FunctionCallResponse(server-side)] (client answers) History(function_calls)]*
-    ConversationText(assistant #1) History AgentStartedSpeaking <audio>
+    ConversationText(assistant #1) History [AgentStartedSpeaking] <audio>
     [ConversationText(assistant #n) History <audio>]* LatencyReport AgentAudioDone
+
+:class:`~deepgram_agent.testing.Quirks` varies this order the way live captures do (9.6).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import random
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -26,8 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import msgspec
 from aiohttp import web
 
+from .._validate import normalize_client_message, normalize_settings
 from ..exceptions import DeepgramTimeoutError
 from ..messages import (
     AgentAudioDone,
@@ -68,17 +74,34 @@ from ..messages import (
 )
 from ._audio import DEFAULT_MS_PER_CHAR, EnergyVad, bytes_per_sample, tone, wav_header
 from ._faults import Faults
-from ._protocol import Reject, parse_client_text, wire
+from ._protocol import Reject, Unchecked, parse_client_text, wire
+from ._quirks import Quirks
 from ._replay import ClientTally, ExpectFrames, RealtimePacer, ReplayStep, silence
 from ._script import Script, ToolCall, TurnContext, split_sentences
 
 __all__ = ["EmulatorSession", "SessionOptions", "SessionState"]
 
-log = logging.getLogger("deepgram_agent.testing")
+log = logging.getLogger("deepgram_agent.emulator")
 
 _END_OF_THOUGHT = b'{"type":"EndOfThought"}'
 _TEXT = aiohttp.WSMsgType.TEXT
 _BINARY = aiohttp.WSMsgType.BINARY
+
+#: The server's texts (protocol.md 9.6, live captures).
+IDLE_TIMEOUT_TEXT = (
+    "We waited too long for a websocket message. Please ensure that you're sending binary "
+    "messages containing user speech."
+)
+#: The variant before Settings; only its gist was captured, the wording here is ours.
+IDLE_BEFORE_SETTINGS_TEXT = (
+    "We waited too long for a websocket message. Please ensure that you're sending a "
+    "'Settings' message at the beginning of the session."
+)
+#: Constructed after "Received <Type> before Settings." (the live text for JSON messages).
+BINARY_BEFORE_SETTINGS_TEXT = "Received binary message before Settings."
+
+# Keys whose values may be secrets: a log line about them names the path only.
+_SECRET_PATH = ("headers", "credentials", "authorization", "api_key", "token")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +120,9 @@ class SessionOptions:
     close_timeout: float = 2.0
     replay_timeout: float = 10.0
     replay_realtime: bool = False
+    strict: bool = True
+    quirks: Quirks = field(default_factory=Quirks)
+    slow_think_interval: float = 5.0
 
 
 @dataclass(kw_only=True)
@@ -109,6 +135,7 @@ class SessionState:
     """
 
     phase: str = "connected"  # connected -> active (after SettingsApplied) -> closed
+    experimental: bool = False
     prompt: str | None = None
     think: Any = None
     speak: Any = None
@@ -145,29 +172,34 @@ class SessionState:
             block = block[0] if block else None
         return block if isinstance(block, dict) else {}
 
+    @staticmethod
+    def _provider(block: Any) -> dict[str, Any]:
+        provider = SessionState._first(block).get("provider")
+        return provider if isinstance(provider, dict) else {}
+
     @property
     def speak_model(self) -> str | None:
         """The model (or ``model_id``/voice) of the first speak provider."""
-        provider = self._first(self.speak).get("provider") or {}
+        provider = self._provider(self.speak)
         value = provider.get("model") or provider.get("model_id") or provider.get("voice")
         return value if isinstance(value, str) else None
 
     @property
     def think_model(self) -> str | None:
         """The model of the first think provider."""
-        value = (self._first(self.think).get("provider") or {}).get("model")
+        value = self._provider(self.think).get("model")
         return value if isinstance(value, str) else None
 
     @property
     def listen_model(self) -> str | None:
         """The listen provider's model."""
-        value = ((self.listen or {}).get("provider") or {}).get("model")
+        value = self._provider(self.listen).get("model")
         return value if isinstance(value, str) else None
 
     @property
     def listen_version(self) -> str:
         """``v1`` (Nova) or ``v2`` (Flux)."""
-        value = ((self.listen or {}).get("provider") or {}).get("version", "v1")
+        value = self._provider(self.listen).get("version", "v1")
         return value if isinstance(value, str) else "v1"
 
     @property
@@ -207,8 +239,9 @@ class EmulatorSession:
         script: this session's own copy of the script (transcripts pop from it).
         faults: the :class:`Faults` in force.
         closed: an ``asyncio.Event`` set once the connection is over.
-        close_code: the close code (sent by either side); ``None`` when the TCP connection
-            was dropped without a close frame or never upgraded.
+        close_code: the close code (sent by either side; 1005 when the client's close frame
+            carried no status); ``None`` when the TCP connection was dropped without a close
+            frame or never upgraded.
     """
 
     def __init__(
@@ -249,6 +282,19 @@ class EmulatorSession:
         self._pending: dict[str, _Pending] = {}
         self._vad: EnergyVad | None = None
         self._stall_until = 0.0
+        self._rng: random.Random = options.quirks.rng(index)
+        self._unblock = asyncio.Event()  # set when the session ends (frees stopped loops)
+        self._reading_stopped = False  # Faults.stop_reading_after / silent_after
+        self._silent = False  # Faults.silent_after
+        self._audio_open = False  # agent audio sent, AgentAudioDone not yet
+        self._late_done: asyncio.Task[None] | None = None  # AgentAudioDone after a barge-in
+        self._aux_tasks: set[asyncio.Task[None]] = set()  # timers not cut by a barge-in
+        self._held_history: list[list[HistoryFunctionCallItem]] = []  # late History
+        self._batch_history = False
+        self._stt_audio = 0  # bytes of user audio since the last stt_latency report
+        self._stt_clock = 0.0  # loop time of the last stt_latency report
+        self._close_by = ""  # who ended the session, for the log
+        self._close_reason = ""
         # Replay mode (AgentEmulator(replay=...)): the recorded steps replace the script.
         self._replaying = replaying
         self._replay = replay
@@ -335,7 +381,17 @@ class EmulatorSession:
             await self._send_frame(bytes(message), _BINARY, kind=None)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the session from the server side (bounded by the close timeout)."""
+        """Close the session from the server side (bounded by the close timeout).
+
+        A session that stopped reading (``Faults.stop_reading_after``/``silent_after``) could
+        not complete a closing handshake: its TCP connection is dropped instead.
+        """
+        if self._reading_stopped and not self.closed.is_set():
+            self._note_close("emulator", "dropped (the session had stopped reading)")
+            self._drop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), self._opts.close_timeout)
+            return
         await self._shutdown(code, reason)
 
     # -----------------------------------------------------------------------------------------
@@ -362,9 +418,10 @@ class EmulatorSession:
         except _SessionOver:
             pass
         finally:
+            self._unblock.set()
             watchdog.cancel()
-            tasks = [watchdog, *self._agent_tasks]
-            for task in self._agent_tasks:
+            tasks = [watchdog, *self._agent_tasks, *self._aux_tasks]
+            for task in [*self._agent_tasks, *self._aux_tasks]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._closer is not None:
@@ -376,8 +433,29 @@ class EmulatorSession:
             if self.close_code is None and not self._dead:
                 self.close_code = ws.close_code
             self.state.phase = "closed"
+            self._log_closed()
             self.closed.set()
             self._pulse()
+
+    def _note_close(self, by: str, reason: str) -> None:
+        if not self._close_by:
+            self._close_by, self._close_reason = by, reason
+
+    def _log_closed(self) -> None:
+        st = self.state
+        log.info(
+            "session #%d: closed %s (close code %s): in %d JSON + %d audio frames (%d audio "
+            "bytes), out %d JSON + %d audio frames (%d audio bytes)",
+            self.index,
+            f"by the {self._close_by}, {self._close_reason}" if self._close_by else "",
+            self.close_code if self.close_code is not None else "none: TCP dropped",
+            st.json_in,
+            st.audio_frames_in,
+            st.audio_bytes_in,
+            st.json_out,
+            st.audio_frames_out,
+            st.audio_bytes_out,
+        )
 
     def mark_refused(self, status: int) -> None:
         """Record a refused handshake."""
@@ -389,6 +467,9 @@ class EmulatorSession:
         ws = self._ws
         assert ws is not None
         while True:
+            if self._reading_stopped:
+                await self._unblock.wait()  # never reads again; the session's end frees it
+                return
             msg = await ws.receive()
             if msg.type in (_TEXT, _BINARY):
                 await self._stall_gate()
@@ -400,11 +481,41 @@ class EmulatorSession:
                 else:
                     await self._on_audio(msg.data)
             elif msg.type is aiohttp.WSMsgType.CLOSE:
-                if self.close_code is None:
-                    self.close_code = msg.data
+                await self._echo_close(msg.data, msg.extra if isinstance(msg.extra, str) else "")
                 return
-            else:  # CLOSING, CLOSED, ERROR
+            elif msg.type is aiohttp.WSMsgType.PING:  # autoping is off (Faults.silent_after)
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.pong(msg.data)
+            elif msg.type is aiohttp.WSMsgType.PONG:
+                continue
+            else:  # CLOSING (our own close is under way), CLOSED, ERROR
+                if msg.type is not aiohttp.WSMsgType.CLOSING:
+                    self._note_close("client", "the connection ended without a close frame")
                 return
+
+    async def _echo_close(self, code: int, reason: str) -> None:
+        """Answer a client's close frame with the same code and reason (protocol.md 9.6)."""
+        ws = self._ws
+        assert ws is not None
+        self._ending = True
+        if self.close_code is None:
+            self.close_code = code if code else 1005  # 1005: the frame carried no status
+        self._note_close("client", f"reason {reason!r}, echoed")
+        try:
+            if code:
+                await asyncio.wait_for(
+                    ws.close(code=code, message=reason.encode(), drain=False),
+                    self._opts.close_timeout,
+                )
+            else:  # no status: answer with an empty close frame too
+                await asyncio.wait_for(
+                    ws.send_frame(b"", aiohttp.WSMsgType.CLOSE), self._opts.close_timeout
+                )
+                if self._transport is not None:
+                    self._transport.close()
+        except (TimeoutError, ConnectionError, RuntimeError):
+            if self._transport is not None:
+                self._transport.close()
 
     def _pulse(self) -> None:
         self._rx_changed.set()
@@ -425,6 +536,9 @@ class EmulatorSession:
         self, payload: bytes, opcode: aiohttp.WSMsgType, *, kind: str | None, injected: bool = False
     ) -> None:
         await self._stall_gate()
+        if self._silent:  # Faults.silent_after: nothing is ever sent again
+            await self._unblock.wait()
+            raise _SessionOver
         ws = self._ws
         if self._dead or ws is None or ws.closed:
             raise _SessionOver
@@ -437,6 +551,11 @@ class EmulatorSession:
         else:
             st.json_out += 1
             self.sent_types.append(kind or "")
+            log.debug("session #%d: -> %s (%d bytes)", self.index, kind or "?", len(payload))
+        if opcode is _BINARY and st.audio_frames_out == 1:
+            log.debug(
+                "session #%d: -> first agent audio frame (%d bytes)", self.index, len(payload)
+            )
         try:
             await ws.send_frame(payload, opcode)
         except (ConnectionError, RuntimeError) as exc:
@@ -460,6 +579,19 @@ class EmulatorSession:
             pad = "x" * max(0, f.huge_frame_bytes - overhead)  # exactly huge_frame_bytes
             big = wire(ConversationText(role="assistant", content=pad))
             await self._send_frame(big, _TEXT, kind="ConversationText", injected=True)
+        if f.invalid_utf8_after == n:
+            # Valid JSON syntax, but the string holds bytes that are not UTF-8.
+            raw = b'{"type":"ConversationText","role":"assistant","content":"caf\xc3\x28 \xff\xfe"}'
+            await self._send_frame(raw, _TEXT, kind="ConversationText", injected=True)
+        if f.deep_nesting_after == n:
+            depth = f.deep_nesting_depth
+            raw = (
+                b'{"type":"ConversationText","role":"assistant","content":"deep","nested":'
+                + b"[" * depth
+                + b"]" * depth
+                + b"}"
+            )
+            await self._send_frame(raw, _TEXT, kind="ConversationText", injected=True)
         if f.stall_after == n and f.stall_for > 0:
             assert self._loop is not None
             self._stall_until = self._loop.time() + f.stall_for
@@ -468,12 +600,35 @@ class EmulatorSession:
                 with contextlib.suppress(Exception):
                     self._transport.pause_reading()
                 self._loop.call_later(f.stall_for, self._resume_reading)
+        if f.stop_reading_after == n:
+            log.info("session #%d: fault: stops reading the socket after frame %d", self.index, n)
+            self._stop_reading()
+        if f.silent_after == n:
+            log.info("session #%d: fault: goes silent after frame %d (no pongs)", self.index, n)
+            self._silent = True
+            self._stop_reading()
         if f.close_after == n:
+            self._note_close("emulator", f"fault close_after={n}, reason {f.close_reason!r}")
             await asyncio.shield(self._begin_close(f.close_code, f.close_reason))
             raise _SessionOver
         if f.drop_after == n:
+            self._note_close("emulator", f"fault drop_after={n}: TCP dropped")
             self._drop()
             raise _SessionOver
+
+    def _stop_reading(self) -> None:
+        """Never read the socket again: TCP fills and the client's sends back up."""
+        self._reading_stopped = True
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                self._transport.pause_reading()
+        self._wake.set()  # the watchdog stops timing client silence
+
+    async def _drop_later(self, delay: float) -> None:
+        """``Faults.drop_after_ready``: drop the TCP connection ``delay`` s after ready."""
+        await asyncio.sleep(delay)
+        self._note_close("emulator", f"fault drop_after_ready={delay:g}: TCP dropped")
+        self._drop()
 
     def _resume_reading(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
@@ -484,12 +639,15 @@ class EmulatorSession:
         """Close the TCP connection without a WebSocket close frame."""
         self._dead = True
         self.close_code = None
+        self._unblock.set()
         if self._transport is not None:
             self._transport.close()
 
     def _begin_close(self, code: int, reason: str) -> asyncio.Task[None]:
         if self._closer is None:
             self._ending = True
+            self._unblock.set()
+            self._note_close("emulator", f"reason {reason!r}")
             if self.close_code is None:
                 self.close_code = code
             self._closer = asyncio.create_task(self._close_ws(code, reason))
@@ -524,6 +682,8 @@ class EmulatorSession:
             raise _SessionOver
         self._ending = True
         self.state.error = {"code": code, "description": description}
+        log.info("session #%d: sends Error %s: %s", self.index, code, description)
+        self._note_close("emulator", f"after Error {code}")
         try:
             await self._send_json(Error(code=code, description=description))
         finally:
@@ -538,7 +698,10 @@ class EmulatorSession:
         opts = self._opts
         try:
             while True:
-                if self._pending:
+                if self._reading_stopped:
+                    deadline = math.inf  # a session that does not read cannot time the client
+                    kind = "stopped"
+                elif self._pending:
                     first = min(p.started for p in self._pending.values())
                     deadline = first + opts.function_response_timeout
                     kind = "function"
@@ -547,20 +710,26 @@ class EmulatorSession:
                     kind = "idle"
                 now = loop.time()
                 if now >= deadline:
+                    # The server's one text for both (protocol.md 3 rule 4 and 9.6).
                     if kind == "function":
                         names = ", ".join(sorted({p.name for p in self._pending.values()}))
-                        text = (
-                            f"No FunctionCallResponse received within "
-                            f"{opts.function_response_timeout:g} seconds for: {names}."
+                        log.info(
+                            "session #%d: no FunctionCallResponse within %g s for: %s",
+                            self.index,
+                            opts.function_response_timeout,
+                            names,
                         )
-                    else:
-                        text = (
-                            f"No message or audio received from the client within "
-                            f"{opts.idle_timeout:g} seconds."
-                        )
+                    text = (
+                        IDLE_TIMEOUT_TEXT
+                        if self.settings is not None
+                        else (IDLE_BEFORE_SETTINGS_TEXT)
+                    )
                     await self._fatal("CLIENT_MESSAGE_TIMEOUT", text)
                     return
                 self._wake.clear()
+                if deadline == math.inf:
+                    await self._wake.wait()
+                    continue
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                 # cancellation that lands as the event is set, and the session then lingers.
                 with contextlib.suppress(TimeoutError):
@@ -578,46 +747,64 @@ class EmulatorSession:
         if isinstance(item, int):
             st.audio_frames_in += 1
             st.audio_bytes_in += size
+            if st.audio_frames_in == 1:
+                log.debug("session #%d: <- first audio frame (%d bytes)", self.index, size)
         else:
             st.json_in += 1
+            log.debug("session #%d: <- %s (%d bytes)", self.index, item.get("type") or "?", size)
         self.received.append(item)
         self._pulse()
 
     async def _on_text(self, data: bytes) -> None:
-        plain, result = parse_client_text(data)
+        plain, result = parse_client_text(data, strict=self._opts.strict)
         if plain is None:
             self._record({"type": "", "raw": data.decode("utf-8", "replace")}, len(data))
         else:
             self._record(plain, len(data))
         if isinstance(result, Reject):
+            what = (
+                "Settings" if plain is not None and plain.get("type") == "Settings" else ("message")
+            )
+            log.info("session #%d: %s rejected: %s", self.index, what, _loggable(result.detail))
             await self._fatal(result.code, result.description)
             return
         assert plain is not None
+        is_settings = isinstance(result, Settings) or (
+            isinstance(result, Unchecked) and result.type == "Settings"
+        )
         if self.settings is None:
-            if not isinstance(result, Settings):
+            if not is_settings:
+                kind = result.type
                 await self._fatal(
-                    "NON_SETTINGS_MESSAGE_BEFORE_SETTINGS",
-                    f"Received a {result.type} message before Settings; Settings must be the "
-                    "first message of the session.",
+                    "NON_SETTINGS_MESSAGE_BEFORE_SETTINGS", f"Received {kind} before Settings."
                 )
             elif self._replaying:
                 self.settings = plain  # validated; the recording says what comes next
-                output = (plain.get("audio") or {}).get("output") or {}
-                self.state.output_encoding = output.get("encoding", "linear16")
+                output = _dict(_dict(plain.get("audio")).get("output"))
+                self.state.output_encoding = _text(output.get("encoding"), "linear16")
             else:
-                await self._on_settings(plain, result)
+                await self._on_settings(plain, checked=isinstance(result, Settings))
             return
-        if self._replaying and not isinstance(result, Settings):
+        if self._replaying and not is_settings:
             return  # recorded and tallied; the replay answers, not the script
+        if isinstance(result, Unchecked):
+            if is_settings:
+                await self._fatal_second_settings()
+            log.info(
+                "session #%d: %s not understood, ignored (strict=False): %s",
+                self.index,
+                result.type,
+                _loggable(result.detail),
+            )
+            return
         await self._dispatch(plain, result)
 
     async def _on_audio(self, data: bytes) -> None:
         self._record(len(data), len(data))
         if self.settings is None:
-            await self._fatal(
-                "NON_SETTINGS_MESSAGE_BEFORE_SETTINGS",
-                "Received audio before Settings; Settings must be the first message of the session.",
-            )
+            await self._fatal("BINARY_MESSAGE_BEFORE_SETTINGS", BINARY_BEFORE_SETTINGS_TEXT)
+        if self._opts.quirks.latency_report == "split" and self.state.phase == "active":
+            await self._stt_report(len(data))
         if self._vad is None:
             return
         for event in self._vad.feed(data):
@@ -626,14 +813,38 @@ class EmulatorSession:
             else:
                 await self._on_speech_end()
 
+    async def _stt_report(self, size: int) -> None:
+        """Split latency reports: ``stt_latency`` about every 0.25 s while user audio streams."""
+        st = self.state
+        interval = self._opts.quirks.stt_report_interval
+        width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}.get(st.input_encoding)
+        assert self._loop is not None
+        if width is not None and st.input_sample_rate > 0:  # the audio clock, in bytes
+            every = max(1, round(interval * st.input_sample_rate) * width)
+            self._stt_audio += size
+            due = self._stt_audio >= every
+            if due:
+                self._stt_audio %= every
+        else:  # compressed audio: the wall clock
+            now = self._loop.time()
+            due = now - self._stt_clock >= interval
+            if due:
+                self._stt_clock = now
+        if due:
+            stt = self.script.latency.get("stt_latency", 0.02)
+            await self._send_json(LatencyReport(stt_latency=stt))
+
+    async def _fatal_second_settings(self) -> None:
+        await self._fatal(
+            "SETTINGS_ALREADY_APPLIED",
+            "Settings have already been applied to this session; open a new connection to "
+            "change them wholesale, or use the Update* messages.",
+        )
+
     async def _dispatch(self, plain: dict[str, Any], msg: ClientMessage) -> None:
         st = self.state
         if isinstance(msg, Settings):
-            await self._fatal(
-                "SETTINGS_ALREADY_APPLIED",
-                "Settings have already been applied to this session; open a new connection to "
-                "change them wholesale, or use the Update* messages.",
-            )
+            await self._fatal_second_settings()
         elif isinstance(msg, InjectUserMessage):
             self._start_turn(msg.content, from_audio=False)
         elif isinstance(msg, InjectAgentMessage):
@@ -652,7 +863,7 @@ class EmulatorSession:
             st.prompt = prompt if isinstance(prompt, str) else None
             await self._send_json(ThinkUpdated())
         elif isinstance(msg, UpdateListen):
-            self._apply_listen_update(plain["listen"])
+            self._apply_listen_update(normalize_client_message(plain)["listen"])
             await self._send_json(ListenUpdated())
         elif isinstance(msg, UpdateThinkLive):
             st.think_live = plain["think_live"]
@@ -672,8 +883,10 @@ class EmulatorSession:
 
     # ----------------------------------------------------------------------------- settings
 
-    async def _on_settings(self, plain: dict[str, Any], settings: Settings) -> None:
+    async def _on_settings(self, received: dict[str, Any], *, checked: bool) -> None:
+        """Apply Settings (``checked``: validated; otherwise taken as far as it makes sense)."""
         st = self.state
+        plain = normalize_settings(received)  # language_hint -> language_hints
         agent = plain.get("agent")
         if isinstance(agent, str):
             try:
@@ -685,25 +898,46 @@ class EmulatorSession:
                 )
             st.agent_id = agent
             agent = {}
-        assert isinstance(agent, dict)
-        self.settings = plain
-        audio = plain.get("audio") or {}
-        audio_in = audio.get("input") or {}
-        audio_out = audio.get("output") or {}
-        st.input_encoding = audio_in.get("encoding", "linear16")
-        st.input_sample_rate = int(audio_in.get("sample_rate", 24000))
-        st.output_encoding = audio_out.get("encoding", "linear16")
-        st.output_sample_rate = int(audio_out.get("sample_rate", 24000))
-        st.output_container = audio_out.get("container", "none")
-        st.history_enabled = (plain.get("flags") or {}).get("history", True) is not False
+        agent = _dict(agent)
+        self.settings = received
+        audio = _dict(plain.get("audio"))
+        audio_in = _dict(audio.get("input"))
+        audio_out = _dict(audio.get("output"))
+        st.input_encoding = _text(audio_in.get("encoding"), "linear16")
+        st.input_sample_rate = _rate(audio_in.get("sample_rate"))
+        st.output_encoding = _text(audio_out.get("encoding"), "linear16")
+        st.output_sample_rate = _rate(audio_out.get("sample_rate"))
+        st.output_container = _text(audio_out.get("container"), "none")
+        st.history_enabled = _dict(plain.get("flags")).get("history", True) is not False
+        st.experimental = plain.get("experimental") is True
         st.think = agent.get("think")
         st.speak = agent.get("speak")
-        st.listen = agent.get("listen")
-        st.think_live = agent.get("think_live")
-        st.greeting = agent.get("greeting")
+        listen = agent.get("listen")
+        st.listen = listen if isinstance(listen, dict) else None
+        think_live = agent.get("think_live")
+        st.think_live = think_live if isinstance(think_live, dict) else None
+        greeting = agent.get("greeting")
+        st.greeting = greeting if isinstance(greeting, str) else None
         prompt = SessionState._first(st.think).get("prompt")
         st.prompt = prompt if isinstance(prompt, str) else None
-        st.history = list((agent.get("context") or {}).get("messages") or [])
+        messages = _dict(agent.get("context")).get("messages")
+        st.history = (
+            [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+        )
+        log.info(
+            "session #%d: Settings accepted%s: input %s/%d Hz, output %s/%d Hz, listen %s, "
+            "think %s, speak %s, experimental %s",
+            self.index,
+            "" if checked else " unchecked (strict=False)",
+            st.input_encoding,
+            st.input_sample_rate,
+            st.output_encoding,
+            st.output_sample_rate,
+            st.listen_model or "default",
+            st.think_model or ("stored agent" if st.agent_id else "default"),
+            st.speak_model or "default",
+            st.experimental,
+        )
         self._vad = EnergyVad(
             encoding=st.input_encoding,
             sample_rate=st.input_sample_rate,
@@ -715,6 +949,8 @@ class EmulatorSession:
             await asyncio.sleep(delay)
         await self._send_json(SettingsApplied())
         st.phase = "active"
+        if self.faults.drop_after_ready is not None:
+            self._aux(self._drop_later(self.faults.drop_after_ready))
         await self._flood()
         if st.greeting:
             self._spawn(
@@ -798,6 +1034,18 @@ class EmulatorSession:
         task.add_done_callback(self._speech_tasks.discard)
         return task
 
+    def _aux(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start a timer task that a barge-in does not cut (ended with the session)."""
+
+        async def guarded() -> None:
+            with contextlib.suppress(_SessionOver):
+                await coro
+
+        task = asyncio.create_task(guarded())
+        self._aux_tasks.add(task)
+        task.add_done_callback(self._aux_tasks.discard)
+        return task
+
     async def _guard(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         try:
             await factory()
@@ -807,6 +1055,13 @@ class EmulatorSession:
             log.exception("emulator session #%d: internal error", self.index)
             with contextlib.suppress(_SessionOver):
                 await self._fatal("INTERNAL_SERVER_ERROR", "The emulator hit an internal error.")
+
+    def _decide(self, quirk: str) -> bool:
+        """Whether a :class:`Quirks` variation happens now (its probability, this session's rng)."""
+        p = float(getattr(self._opts.quirks, quirk))
+        if p <= 0:
+            return False
+        return p >= 1 or self._rng.random() < p
 
     def _interrupt(self, *, keep_speech: bool = False) -> list[FunctionCallCancelledItem]:
         """Stop agent work now; with ``keep_speech``, replies already speaking go on.
@@ -824,6 +1079,7 @@ class EmulatorSession:
             p.future.cancel()
         self._pending.clear()
         self.state.pending_calls.clear()
+        self._held_history = []
         self._wake.set()  # no call pending: the watchdog times idle_timeout again
         if not self._speech_tasks:
             self.state.agent_speaking = False
@@ -843,6 +1099,30 @@ class EmulatorSession:
         if self.state.history_enabled:
             await self._send_json(History(role=role, content=content))
 
+    async def _latency(self, **figures: float) -> None:
+        """One ``LatencyReport`` (split mode: one per figure, as the live server sends them)."""
+        await self._send_json(msgspec.convert(figures, LatencyReport))
+
+    async def _think_delay(self, seconds: float) -> None:
+        """The scripted LLM takes its time: ``Warning SLOW_THINK_REQUEST`` every interval."""
+        loop = asyncio.get_running_loop()
+        interval = self._opts.slow_think_interval
+        start = loop.time()
+        k = 1
+        while True:
+            elapsed = loop.time() - start
+            if seconds <= k * interval:  # done before the next warning is due
+                await asyncio.sleep(max(0.0, seconds - elapsed))
+                return
+            await asyncio.sleep(max(0.0, k * interval - elapsed))
+            await self._send_json(
+                Warning(
+                    code="SLOW_THINK_REQUEST",
+                    description=f"We have now waited {k * interval:g} seconds for a think response.",
+                )
+            )
+            k += 1
+
     async def _turn(
         self,
         text: str,
@@ -853,30 +1133,79 @@ class EmulatorSession:
     ) -> None:
         st = self.state
         script = self.script
+        split = self._opts.quirks.latency_report == "split"
         if cancelled:
             await self._send_json(FunctionCallCancelled(functions=cancelled))
         await self._send_json(ConversationText(role="user", content=text))
         await self._history_text("user", text)
-        if script.end_of_thought:
+        if st.experimental and script.end_of_thought:  # gated like AgentStartedSpeaking (9.6)
             await self._send_frame(_END_OF_THOUGHT, _TEXT, kind="EndOfThought")
         if after:
             await asyncio.wait(after)
         rule, match = script.choose(text)
         ctx = TurnContext(text=text, match=match, state=st)
+        if rule is not None and rule.delay > 0:
+            await self._think_delay(rule.delay)
         thinking = (
             rule.thinking if rule is not None and rule.thinking is not None else script.thinking
         )
-        if thinking:
+        if thinking and st.experimental:
             await self._send_json(AgentThinking(content=thinking))
-        used_tools = False
-        for group in rule.requests() if rule is not None else []:
-            await self._call_functions(group, ctx)
-            used_tools = True
+        ttt = script.latency.get("ttt_latency", 0.25)
+        if split:
+            await self._latency(ttt_token_latency=ttt)
+        groups = rule.requests() if rule is not None else []
+        self._held_history = []
+        self._batch_history = len(groups) > 1 and self._decide("batched_function_history")
+        late = bool(groups) and self._decide("late_function_history")
+        hold = self._batch_history or late
+        if groups and script.preamble and self._decide("text_before_function_call"):
+            await self._speak(script.preamble, started_speaking=st.experimental, report=False)
+            task = asyncio.current_task()
+            if task is not None:
+                self._speech_tasks.discard(task)  # done speaking; the calls are not speech
+        for i, group in enumerate(groups):
+            await self._call_functions(group, ctx, hold=hold, tool_latency=split and i == 0)
+        if hold and not late:
+            await self._flush_function_history()
         reply = script.render(rule.reply if rule is not None else None, ctx)
-        await self._speak(reply, started_speaking=True, report=True, tools=used_tools, audio=audio)
+        await self._speak(
+            reply, started_speaking=st.experimental, report=True, tools=bool(groups), audio=audio
+        )
+        await self._flush_function_history()  # late History with nothing spoken after it
         st.turns += 1
 
-    async def _call_functions(self, group: list[ToolCall], ctx: TurnContext) -> None:
+    async def _flush_function_history(self) -> None:
+        """Send the ``History(function_calls)`` held back by the late/batched variations."""
+        held, self._held_history = self._held_history, []
+        if not held:
+            return
+        if self._batch_history:
+            held = [[item for group in held for item in group]]
+        for items in held:
+            await self._send_function_history(items)
+
+    async def _send_function_history(self, items: list[HistoryFunctionCallItem]) -> None:
+        st = self.state
+        if self._decide("history_client_side_false"):  # live capture: mislabelled calls
+            items = [
+                HistoryFunctionCallItem(
+                    id=it.id,
+                    name=it.name,
+                    client_side=False,
+                    arguments=it.arguments,
+                    response=it.response,
+                    thought_signature=it.thought_signature,
+                )
+                for it in items
+            ]
+        st.history.append({"type": "History", "function_calls": [_plain(it) for it in items]})
+        if st.history_enabled:
+            await self._send_json(History(function_calls=items))
+
+    async def _call_functions(
+        self, group: list[ToolCall], ctx: TurnContext, *, hold: bool, tool_latency: bool
+    ) -> None:
         st = self.state
         declared = st.functions
         for call in group:
@@ -904,6 +1233,8 @@ class EmulatorSession:
                 ]
             )
         )
+        if tool_latency:
+            await self._latency(ttt_tool_latency=self.script.latency.get("ttt_latency", 0.25))
         results: dict[str, str] = {}
         for call, cid, _args, server_side in entries:
             if server_side:
@@ -937,9 +1268,10 @@ class EmulatorSession:
             )
             for call, cid, args, server_side in entries
         ]
-        st.history.append({"type": "History", "function_calls": [_plain(it) for it in items]})
-        if st.history_enabled:
-            await self._send_json(History(function_calls=items))
+        if hold:
+            self._held_history.append(items)
+        else:
+            await self._send_function_history(items)
         for call, cid, args, _server_side in entries:
             ctx.results[call.name] = results[cid]
             ctx.arguments[call.name] = args
@@ -954,6 +1286,12 @@ class EmulatorSession:
             cid = next((i for i, p in self._pending.items() if p.name == msg.name), None)
         pending = self._pending.pop(cid, None) if cid is not None else None
         if pending is None:
+            log.info(
+                "session #%d: FunctionCallResponse for %s (%s) ignored: no such pending call",
+                self.index,
+                cid,
+                msg.name,
+            )
             return
         self.state.pending_calls.pop(cid or "", None)
         if not pending.future.done():
@@ -973,11 +1311,16 @@ class EmulatorSession:
     ) -> None:
         if after:
             await asyncio.wait(after)
+        late_done = self._late_done
+        if late_done is not None and not late_done.done():
+            # The AgentAudioDone of a speech cut by a barge-in comes before new speech.
+            await asyncio.wait([late_done])
         task = asyncio.current_task()
         if task is not None and task in self._agent_tasks:
             self._speech_tasks.add(task)
         st = self.state
         opts = self._opts
+        split = report and opts.quirks.latency_report == "split"
         sentences = split_sentences(text)
         if not sentences:
             return
@@ -988,26 +1331,30 @@ class EmulatorSession:
         bytes_per_second = rate * width
         latency = self.script.latency
         ttt, tts = latency.get("ttt_latency", 0.25), latency.get("tts_latency", 0.1)
+        total = round(ttt + tts, 3)
         loop = asyncio.get_running_loop()
         start = loop.time()
         played = 0.0
         for i, (sentence, clip) in enumerate(zip(sentences, clips, strict=True)):
+            if i == 0 and split:
+                await self._latency(ttt_text_latency=ttt)
             await self._send_json(
                 ConversationText(
                     role="assistant", content=sentence, conversational_behavior=behavior
                 )
             )
             await self._history_text("assistant", sentence)
+            if i == 0:
+                await self._flush_function_history()  # Quirks.late_function_history
             if i == 0 and started_speaking:
                 await self._send_json(
-                    AgentStartedSpeaking(
-                        total_latency=round(ttt + tts, 3), tts_latency=tts, ttt_latency=ttt
-                    )
+                    AgentStartedSpeaking(total_latency=total, tts_latency=tts, ttt_latency=ttt)
                 )
             st.agent_speaking = True
             if i == 0 and st.output_container == "wav":
-                total = sum(len(c) for c in clips)
-                await self._send_frame(wav_header(enc, rate, total), _BINARY, kind=None)
+                total_bytes = sum(len(c) for c in clips)
+                await self._send_frame(wav_header(enc, rate, total_bytes), _BINARY, kind=None)
+                self._audio_open = True
             for offset in range(0, len(clip), chunk):
                 piece = clip[offset : offset + chunk]
                 if opts.realtime_audio:
@@ -1017,24 +1364,27 @@ class EmulatorSession:
                 else:
                     await asyncio.sleep(0)
                 await self._send_frame(piece, _BINARY, kind=None)
+                self._audio_open = True
+                if i == 0 and offset == 0 and split:
+                    await self._latency(tts_latency=tts)
+                    await self._latency(total_latency=total)
                 played += len(piece) / bytes_per_second
         st.agent_speaking = False
-        if report:
+        if report and not split:
             # protocol.md 9.5 places LatencyReport after the audio, before AgentAudioDone.
             extra: dict[str, Any] = {}
             if audio and "stt_latency" in latency:
                 extra["stt_latency"] = latency["stt_latency"]
             if tools:
                 extra["ttt_tool_latency"] = ttt
-            await self._send_json(
-                LatencyReport(
-                    ttt_token_latency=ttt,
-                    ttt_text_latency=ttt,
-                    tts_latency=tts,
-                    total_latency=round(ttt + tts, 3),
-                    **extra,
-                )
+            await self._latency(
+                ttt_token_latency=ttt,
+                ttt_text_latency=ttt,
+                tts_latency=tts,
+                total_latency=total,
+                **extra,
             )
+        self._audio_open = False
         await self._send_json(AgentAudioDone())
 
     # ----------------------------------------------------------------------------- injections
@@ -1050,6 +1400,7 @@ class EmulatorSession:
         agent_busy = bool(self._agent_tasks)
         if behavior == "interrupt":
             cancelled = self._interrupt()
+            self._audio_open = False
             if cancelled:
                 await self._send_json(FunctionCallCancelled(functions=cancelled))
             self._spawn(
@@ -1078,12 +1429,29 @@ class EmulatorSession:
 
     # ----------------------------------------------------------------------------- user audio
 
+    def _barge_in_delay(self) -> float | None:
+        spec = self._opts.quirks.audio_done_after_barge_in
+        if spec is None or not isinstance(spec, tuple):
+            return spec
+        low, high = spec
+        return low if high <= low else self._rng.uniform(low, high)
+
+    async def _audio_done_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._send_json(AgentAudioDone())
+
     async def _on_speech_start(self) -> None:
-        cancelled = self._interrupt()  # barge-in: no AgentAudioDone for the cut reply
+        was_speaking = self._audio_open
+        cancelled = self._interrupt()  # barge-in: the reply's audio stops at once
+        self._audio_open = False
         self.state.user_speaking = True
         await self._send_json(UserStartedSpeaking())
-        if cancelled:
+        if cancelled and not self._decide("silent_cancel"):
             await self._send_json(FunctionCallCancelled(functions=cancelled))
+        delay = self._barge_in_delay() if was_speaking else None
+        if delay is not None:
+            # protocol.md 8: AgentAudioDone for the cut speech 10-180 ms after the barge-in.
+            self._late_done = self._aux(self._audio_done_after(delay))
 
     async def _on_speech_end(self) -> None:
         self.state.user_speaking = False
@@ -1115,3 +1483,26 @@ def _plain(item: HistoryFunctionCallItem) -> dict[str, Any]:
     if item.thought_signature is not None:
         out["thought_signature"] = item.thought_signature
     return out
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
+def _rate(value: Any, default: int = 24000) -> int:
+    """A usable sample rate from Settings data (unchecked Settings may hold anything)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return default
+
+
+def _loggable(detail: str) -> str:
+    """A validation detail fit for a log line: about secrets, only the path."""
+    path = detail.split(":", 1)[0]
+    if any(part in path for part in _SECRET_PATH):
+        return f"{path}: (value not logged)"
+    return detail
