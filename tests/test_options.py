@@ -11,6 +11,7 @@ import pytest
 from deepgram_agent import messages as m
 from deepgram_agent.exceptions import SettingsError
 from deepgram_agent.options import (
+    DEFAULT_THINK_MODEL,
     Agent,
     AgentKeepAlive,
     Audio,
@@ -674,20 +675,36 @@ def test_function_endpoint_without_url() -> None:
 
 
 def test_think_and_speak_endpoints_take_no_method() -> None:
+    # The server's think/speak endpoints have no method (the v4 SDK always sent one): it is
+    # left out, and a warning names it.
     opts = SettingsOptions(
         think=Think(
             provider=Provider(type="groq", model="openai/gpt-oss-20b"),
             endpoint=Endpoint(url="https://groq.example", method="POST"),
-        )
+        ),
+        speak=Speak(
+            provider=Provider(type="open_ai", model="tts-1", voice="nova"),
+            endpoint={"url": "https://tts.example", "method": "POST"},
+        ),
     )
-    with pytest.raises(SettingsError) as err:
-        opts.to_dict()
-    assert err.value.path == "agent.think.endpoint.method"
+    with pytest.warns(DeepgramAgentWarning) as record:
+        data = opts.to_dict()
+    assert data["agent"]["think"]["endpoint"] == {"url": "https://groq.example"}
+    assert data["agent"]["speak"]["endpoint"] == {"url": "https://tts.example"}
+    texts = sorted(str(w.message) for w in record)
+    assert "agent.speak.endpoint.method='POST' is not sent" in texts[0]
+    assert "agent.think.endpoint.method='POST' is not sent" in texts[1]
+    # an Endpoint's method reads POST (the v4 default) but is only sent for a function
+    assert Endpoint(url="https://x.example").method == "POST"
+    assert Endpoint(url="https://x.example").to_dict() == {"url": "https://x.example"}
 
 
 def test_think_provider_types_and_models() -> None:
-    assert Think().to_dict() == {"provider": {"type": "open_ai", "model": "gpt-4"}}
-    assert Think().model == "gpt-4"
+    # The seed declares gpt-4, which the server no longer lists: the default is a current model
+    # (protocol.md 5.1.2); a model you give is sent as given.
+    assert Think().to_dict() == {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}}
+    assert Think().model == "gpt-4o-mini" == DEFAULT_THINK_MODEL
+    assert Think(model="gpt-4").to_dict()["provider"]["model"] == "gpt-4"
     anthropic = Think(provider=Provider(type="anthropic"), model="claude-haiku-4-5")
     assert anthropic.to_dict() == {"provider": {"type": "anthropic", "model": "claude-haiku-4-5"}}
     with pytest.raises(SettingsError) as err:
@@ -928,9 +945,17 @@ def test_recorded_bad_shapes(data: dict[str, Any], path: str, hint: str) -> None
     with pytest.raises(SettingsError) as again:
         coerce_settings(json.dumps(data))
     assert again.value.path == path
-    with pytest.raises(SettingsError) as again:
-        SettingsOptions.from_dict(data)
-    assert again.value.path == path
+    # from_dict builds what the constructor builds: the classic function url/method and a
+    # top-level greeting are mapped where the wire wants them; the others name the path.
+    if path == "agent.think.functions[0].method":
+        fn = SettingsOptions.from_dict(data).to_dict()["agent"]["think"]["functions"][0]
+        assert fn["endpoint"] == {"url": "https://api.example.com/weather", "method": "post"}
+    elif path == "greeting":
+        assert SettingsOptions.from_dict(data).to_dict()["agent"]["greeting"] == "Hi"
+    else:
+        with pytest.raises(SettingsError) as again:
+            SettingsOptions.from_dict(data)
+        assert again.value.path == path
 
 
 def test_invalid_json_and_wrong_types() -> None:
@@ -1015,11 +1040,21 @@ def test_escape_hatch_none_removes_and_bad_types_fail() -> None:
         listen=Listen(), extra={"agent": {"listen": {"provider": {"smart_format": None}}}}
     )
     assert "smart_format" not in opts.to_dict()["agent"]["listen"]["provider"]
-    bad = SettingsOptions(extra={"audio": {"input": {"sample_rate": "high"}}})
+    # What extra merges in goes out as given: no local rule runs on it (the server decides),
+    # and the typed view falls back to the validated modelled part.
+    odd = SettingsOptions(extra={"audio": {"input": {"sample_rate": "high"}}})
+    typed, sent = coerce_settings(odd)
+    assert sent["audio"]["input"] == {"encoding": "linear16", "sample_rate": "high"}
+    assert input_format(typed) == ("linear16", 16000)
+    future = SettingsOptions(
+        extra={"agent": {"think": {"provider": {"type": "x_ai", "model": "grok-3"}}}}
+    )
+    typed, sent = coerce_settings(future)
+    assert sent["agent"]["think"] == {"provider": {"type": "x_ai", "model": "grok-3"}}
+    # the modelled part is still validated
     with pytest.raises(SettingsError) as err:
-        bad.to_dict()
+        SettingsOptions(listen=Listen(sample_rate="fast"), extra={"a": 1}).to_dict()  # type: ignore[arg-type]
     assert err.value.path == "audio.input.sample_rate"
-    assert "extra" in str(err.value)
 
 
 def test_no_null_in_any_output() -> None:
