@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import messages as messages
 from ._client import AgentRouter as AgentRouter
 from ._client import DeepgramClient as DeepgramClient
+from ._client_options import DeepgramClientOptions as DeepgramClientOptions
 from ._connection import AgentConnection as AgentConnection
 from ._connection import AgentEvent as AgentEvent
 from ._connection import ConnectionStatistics as ConnectionStatistics
@@ -92,6 +93,7 @@ __all__ = (
     "ConnectOptions",
     "ConnectionStatistics",
     "DeepgramClient",
+    "DeepgramClientOptions",
     "SyncAgentConnection",
     "ReconnectPolicy",
     # function tools
