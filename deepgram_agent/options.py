@@ -350,10 +350,21 @@ class _Flat:
             _attach(obj)
 
 
+#: The settable option names of each option class (computed on first use).
+_SETTABLE: dict[type, frozenset[str]] = {}
+
+
 def _settable_names(cls: type) -> list[str]:
     return sorted(
         n for n in dir(cls) if not n.startswith("_") and hasattr(getattr(cls, n, None), "__set__")
     )
+
+
+def _settable(cls: type) -> frozenset[str]:
+    names = _SETTABLE.get(cls)
+    if names is None:
+        names = _SETTABLE[cls] = frozenset(_settable_names(cls))
+    return names
 
 
 def _unknown_attribute(cls: type, name: str) -> AttributeError:
@@ -386,7 +397,7 @@ class _Options:
         object.__setattr__(self, "_owner", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("_") and not hasattr(getattr(type(self), name, None), "__set__"):
+        if name not in _settable(type(self)) and not name.startswith("_"):
             raise _unknown_attribute(type(self), name)
         object.__setattr__(self, name, value)
 
@@ -418,7 +429,7 @@ class _Options:
 
     def __getitem__(self, key: str) -> Any:
         """``obj["model"]`` reads option ``model`` (as the v4 SDK's objects allow)."""
-        if isinstance(key, str) and not key.startswith("_") and key in _settable_names(type(self)):
+        if isinstance(key, str) and key in _settable(type(self)):
             return getattr(self, key)
         raise KeyError(key)
 
