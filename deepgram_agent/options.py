@@ -88,7 +88,8 @@ Seed fields with no place on the v1 wire (``Listen.channels``, ``interim_results
 for the session.
 
 Every object serialises like the v4 SDK's: ``to_dict()`` (the wire JSON; a fragment for building
-blocks), ``to_json()``, ``str(obj)`` (indented JSON, so ``send(str(AgentKeepAlive()))`` works),
+blocks), ``to_json()``, ``str(obj)`` (indented JSON, not validated, so ``print(options)`` shows
+what would be sent and ``send(str(AgentKeepAlive()))`` works),
 ``from_dict()``/``from_json()`` (which build the same object the constructor would, defaults
 included), ``obj["key"]`` for an option. Constructors take the v4 SDK's positional order for
 the building blocks (``Function(name, description, url, method, headers, parameters,
@@ -413,11 +414,20 @@ class _Options:
         return f"{type(self).__name__}({args})"
 
     def __str__(self) -> str:
-        """The JSON (indented), as the v4 SDK prints and sends it; the repr if it is invalid."""
+        """The JSON (indented), as the v4 SDK prints and sends it.
+
+        Not validated, so ``print(options)`` shows what would be sent even when a local check
+        will refuse it (``to_dict()``/``to_json()`` validate); the repr when the object cannot
+        be turned into JSON at all (a required option missing, two that contradict).
+        """
         try:
-            return self.to_json(indent=4)
+            return _dumps(self._unchecked_dict(), 4, {})
         except SettingsError:
             return repr(self)
+
+    def _unchecked_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = whole_floats_to_int(self._build(self._PATH))
+        return out
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -2012,6 +2022,12 @@ class SettingsOptions(_Options):
     def to_dict(self) -> dict[str, Any]:
         """The ``Settings`` JSON to send: the modelled part validated, ``extra`` merged as given."""
         return self._compile()[1]
+
+    def _unchecked_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = whole_floats_to_int(self._build(""))
+        if isinstance(self.extra, Mapping) and self.extra:
+            out = whole_floats_to_int(_deep_merge(out, self.extra))
+        return out
 
     def to_message(self) -> messages.Settings:
         """The typed ``Settings`` (keys only ``extra`` adds are not in it)."""

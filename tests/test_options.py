@@ -1421,8 +1421,15 @@ def test_str_is_the_json_and_round_trips() -> None:
         "prompt": "x",
     }
     assert AgentKeepAlive().type == "KeepAlive" and UpdatePromptOptions().type == "UpdatePrompt"
-    # an object that is not valid yet prints its repr instead of raising
+    # an object that cannot be JSON yet prints its repr instead of raising
     assert str(UpdatePromptOptions()) == "UpdatePromptOptions()"
+    # str() does not validate: print(options) shows what a local check will refuse
+    odd = SettingsOptions()
+    odd.agent.speak.provider.arbitrary_key = "test"
+    assert json.loads(str(odd))["agent"]["speak"]["provider"]["arbitrary_key"] == "test"
+    with pytest.raises(SettingsError) as err:
+        odd.to_json()
+    assert err.value.path == "agent.speak.provider.arbitrary_key"
     opts = golden_settings_wire_style()
     assert json.loads(str(opts)) == opts.to_dict() == GOLDEN_SETTINGS
     assert opts.to_json(sort_keys=True) == json.dumps(
