@@ -31,9 +31,12 @@ Mapping (v4 -> deepgram_agent):
   ``start()`` plays the agent through :class:`deepgram_agent.audio.Player` and streams the
   microphone through :class:`deepgram_agent.audio.Microphone` (both in the Settings' formats).
   They need the ``audio`` extra (``pip install "deepgram-agent[audio]"``); without it ``start()``
-  raises :class:`~deepgram_agent.MissingDependencyError` saying so, before connecting. With both
-  on, the microphone is muted while the agent's audio plays (as in the v4 SDK, so the speaker
-  does not talk to the microphone). ``speaker_playback_device_index`` /
+  raises :class:`~deepgram_agent.MissingDependencyError` saying so, before connecting, and a
+  device that cannot be opened raises :class:`~deepgram_agent.DeepgramError` naming it, also
+  before connecting. The microphone starts with the connection (what it captures before
+  ``SettingsApplied`` is held and sent right after it). With both on, the microphone is muted
+  while the agent's audio plays (as in the v4 SDK, so the speaker does not talk to the
+  microphone). ``speaker_playback_device_index`` /
   ``microphone_record_device_index`` choose the devices; ``speaker_playback_rate`` /
   ``microphone_record_rate`` open the device at that rate and resample. Other v4 options
   (``auto_flush_*``, ``termination_exception*``, ``*_channels``) have no effect here and are

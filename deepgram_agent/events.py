@@ -353,7 +353,8 @@ class AgentWebSocketClient(_Handlers):
             MissingDependencyError: ``DeepgramClientOptions(options=...)`` asks for the speaker
                 or the microphone and the ``audio`` extra is not installed (checked before
                 connecting).
-            DeepgramError: ``start()`` was already called on this client.
+            DeepgramError: ``start()`` was already called on this client, or a sound device
+                asked for could not be opened (before connecting; nothing is left open).
         """
         from .sync import SyncAgentConnection
 
@@ -373,11 +374,12 @@ class AgentWebSocketClient(_Handlers):
             self._fire_close(None, "")
             return False
         conn = SyncAgentConnection.build(self._client, options, tools=tools, **kwargs)
+        # The devices open before connecting: a missing or busy device fails start() with
+        # nothing sent.
+        self._player, self._mic = _open_devices(self._client, conn.core, want_speaker, want_mic)
         self._conn = conn
         self._applied, self._tools = applied, tools
         conn.core.add_open_hook(lambda: conn._queue.put_nowait(OpenResponse()))
-        if want_speaker:
-            self._player = _open_player(self._client, conn.core)
         if want_speaker or want_mic:
             # Devices stop when the session ends, whoever ends it (off the loop thread: stopping
             # a stream waits for its last block).
@@ -388,24 +390,20 @@ class AgentWebSocketClient(_Handlers):
             target=self._dispatch, args=(conn,), name="deepgram-agent-handlers", daemon=True
         )
         self._thread.start()
+        if self._mic is not None:
+            # Captured audio is held by the connection until SettingsApplied, then sent.
+            self._pump_microphone(conn, self._mic)
         try:
             conn.start()
         except DeepgramError as exc:
             self._after_failed_start(exc)
             self._stop_devices()
             return False
-        if want_mic:
-            self._start_microphone(conn)
         if threading.current_thread() is not self._thread:
             self._applied_delivered.wait(conn.core.options.open_timeout)
         return True
 
-    def _start_microphone(self, conn: SyncAgentConnection) -> None:
-        player = self._player
-        mic = _make_microphone(self._client, conn.core, player)
-        mic.start()
-        self._mic = mic
-
+    def _pump_microphone(self, conn: SyncAgentConnection, mic: Any) -> None:
         def pump() -> None:
             for chunk in mic:
                 try:
@@ -665,34 +663,20 @@ class AsyncAgentWebSocketClient(_Handlers):
         opts = self._client._options(kwargs)
         queue: AsyncQueue[AgentEvent] = AsyncQueue(opts.max_queue)
         conn = self._client._build(options, tools=tools, queue=queue, **kwargs)
+        self._player, self._mic = _open_devices(self._client, conn, want_speaker, want_mic)
         self._conn = conn
         self._applied, self._tools = applied, tools
         conn.add_open_hook(lambda: queue.put_nowait(OpenResponse()))  # type: ignore[arg-type]
-        if want_speaker:
-            self._player = _open_player(self._client, conn)
         if want_speaker or want_mic:
-            conn.add_close_hook(
-                lambda _err: threading.Thread(target=self._close_devices, daemon=True).start()
-            )
+            # On the loop: the microphone wakes its async iterator there (stopping a stream
+            # waits at most for its last block).
+            conn.add_close_hook(lambda _err: self._close_devices())
         self._task = asyncio.get_running_loop().create_task(
             self._dispatch(conn, queue), name="deepgram-agent-handlers"
         )
-        try:
-            await conn.start()
-        except DeepgramError:
-            task = self._task
-            if task is not None:
-                try:
-                    async with asyncio.timeout(10):
-                        await asyncio.shield(task)
-                except TimeoutError:
-                    task.cancel()
-            self._close_devices()
-            return False
-        if want_mic:
-            mic = _make_microphone(self._client, conn, self._player)
-            mic.start()
-            self._mic = mic
+        mic = self._mic
+        if mic is not None:
+            # Captured audio is held by the connection until SettingsApplied, then sent.
 
             async def pump() -> None:
                 async for chunk in mic:
@@ -705,6 +689,18 @@ class AsyncAgentWebSocketClient(_Handlers):
             self._mic_task = asyncio.get_running_loop().create_task(
                 pump(), name="deepgram-agent-mic"
             )
+        try:
+            await conn.start()
+        except DeepgramError:
+            task = self._task
+            if task is not None:
+                try:
+                    async with asyncio.timeout(10):
+                        await asyncio.shield(task)
+                except TimeoutError:
+                    task.cancel()
+            self._close_devices()
+            return False
         if asyncio.current_task() is not self._task:
             try:
                 async with asyncio.timeout(conn.options.open_timeout):
@@ -1068,23 +1064,44 @@ def _wanted_devices(client: DeepgramClient) -> tuple[bool, bool]:
     return speaker, mic
 
 
-def _open_player(client: DeepgramClient, core: AgentConnection) -> Any:
-    """A started Player for ``core``'s output format, fed by a hook on every event."""
-    from .audio import Player
+def _open_devices(
+    client: DeepgramClient, core: AgentConnection, speaker: bool, mic: bool
+) -> tuple[Any, Any]:
+    """Open and start the speaker (fed by a hook on every event) and the microphone (muted
+    while the speaker plays, as in the v4 SDK), in the Settings' formats.
+
+    Raises:
+        DeepgramError: a device could not be opened (nothing is left open).
+    """
+    from .audio import Microphone, Player
 
     config = client.config
-    assert config is not None
-    player = Player(core, **config.device_settings("speaker"))
-    player.start()
-    core.add_hook(None, player.handle)
-    return player
-
-
-def _make_microphone(client: DeepgramClient, core: AgentConnection, player: Any) -> Any:
-    """A Microphone in ``core``'s input format; muted while ``player`` plays (as in v4)."""
-    from .audio import Microphone
-
-    config = client.config
-    assert config is not None
-    mute = (lambda: player.playing) if player is not None else None
-    return Microphone(core, mute=mute, **config.device_settings("microphone"))
+    if config is None or not (speaker or mic):
+        return None, None
+    player: Any = None
+    microphone: Any = None
+    option = "speaker_playback"
+    try:
+        if speaker:
+            player = Player(core, **config.device_settings("speaker"))
+            player.start()
+        if mic:
+            option = "microphone_record"
+            mute = (lambda: player.playing) if player is not None else None
+            microphone = Microphone(core, mute=mute, **config.device_settings("microphone"))
+            microphone.start()
+    except Exception as exc:
+        for device in (microphone, player):
+            if device is not None:
+                device.close()
+        if isinstance(exc, DeepgramError):
+            raise
+        which = "speaker" if option == "speaker_playback" else "microphone"
+        raise DeepgramError(
+            f"could not open the {which} for DeepgramClientOptions(options={{'{option}': "
+            f"'true'}}): {type(exc).__name__}: {exc}; check the device (and "
+            f"{option}_device_index), or leave {option} out"
+        ) from exc
+    if player is not None:
+        core.add_hook(None, player.handle)
+    return player, microphone

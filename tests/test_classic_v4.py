@@ -1246,3 +1246,64 @@ async def test_async_client_returns_false_for_wrong_arguments_and_fixed_settings
 def test_public_names_for_v4_programs() -> None:
     assert deepgram_agent.DeepgramClientOptions is DeepgramClientOptions
     assert issubclass(MissingDependencyError, ImportError)
+
+
+def _fake_sounddevice(monkeypatch: pytest.MonkeyPatch) -> Any:
+    import types
+
+    module = types.ModuleType("sounddevice")
+    exec(
+        textwrap.dedent(FAKE_SOUNDDEVICE).replace("atexit.register", "(lambda f: f)"),
+        module.__dict__,
+    )
+    monkeypatch.setitem(sys.modules, "sounddevice", module)
+    return module
+
+
+@pytest.mark.anyio
+async def test_async_client_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    sounddevice = _fake_sounddevice(monkeypatch)
+    script = Script(transcripts=["Testing."], rules=[Rule(match="Testing", reply="Heard you.")])
+    config = DeepgramClientOptions(
+        options={"speaker_playback": "true", "microphone_record": "true"}
+    )
+    async with AgentEmulator(api_key=KEY, realtime_audio=False, script=script) as emulator:
+        dg = DeepgramClient(KEY, config, base_url=emulator.url).agent.asyncwebsocket.v("1")
+        texts: list[str] = []
+        replied = asyncio.Event()
+        dg.on("ConversationText", lambda self, text: texts.append(f"{text.role}: {text.content}"))
+        dg.on("AgentAudioDone", lambda self, done: replied.set())
+        assert await dg.start(SettingsOptions())
+        await asyncio.wait_for(replied.wait(), scaled(30))
+        played = await asyncio.to_thread(sounddevice.played_any.wait, scaled(30))
+        session = emulator.sessions[0]
+        await dg.finish()
+    assert played and texts == ["user: Testing.", "assistant: Heard you."]
+    assert session.audio_bytes_received > 0
+    assert sounddevice.counts["inputs"] == sounddevice.counts["outputs"] == 1
+
+
+def test_a_device_that_cannot_open_fails_start_before_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sounddevice = _fake_sounddevice(monkeypatch)
+
+    def busy(**kwargs: Any) -> Any:
+        raise OSError("Device unavailable")
+
+    monkeypatch.setattr(sounddevice, "RawInputStream", busy)
+    config = DeepgramClientOptions(
+        options={"speaker_playback": "true", "microphone_record": "true"}
+    )
+    with AgentEmulator.run_in_thread(api_key=KEY) as emulator:
+        dg = DeepgramClient(KEY, config, base_url=emulator.url).agent.websocket.v("1")
+        with pytest.raises(deepgram_agent.DeepgramError) as err:
+            dg.start(SettingsOptions())
+        assert emulator.sessions == []
+    assert str(err.value) == (
+        "could not open the microphone for DeepgramClientOptions(options={'microphone_record': "
+        "'true'}): OSError: Device unavailable; check the device (and "
+        "microphone_record_device_index), or leave microphone_record out"
+    )
