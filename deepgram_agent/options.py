@@ -56,7 +56,8 @@ needs a value, and then with one it takes.**
 * A seed-style Listen (flat keys, no ``provider``) sends ``type: deepgram``, ``version``
   (``v2`` when the model starts with ``flux``, else ``v1``), ``model`` (default ``nova-2``) and,
   for v1, ``language`` (default ``en-US``) and ``smart_format`` (default true), as the seed
-  declares. A Listen with a provider sends the provider as given (plus ``type``).
+  declares. A Listen with a provider sends the provider as given, plus ``type`` and, for a
+  ``flux-*`` model, ``version: v2`` (Flux is the v2 provider; without it the server reads v1).
 * A function ``endpoint`` without ``method`` sends ``POST`` (``Endpoint().method`` reads
   ``POST``).
 * Never sent unless you set them (the server's own defaults are the same): ``experimental`` and
@@ -1028,8 +1029,10 @@ class Listen(_Options):
         given = _plain(provider, path)
         if not isinstance(given, dict):
             raise SettingsError(path, "provider must be a Provider(...) or a dict")
-        given = {"type": "deepgram", **given}
-        return _merge_flat(given, flat, path, "Listen")
+        out = _merge_flat({"type": "deepgram", **given}, flat, path, "Listen")
+        if "version" not in out and str(out.get("model", "")).startswith("flux"):
+            out["version"] = "v2"  # Flux models are the v2 listen provider (protocol.md 5.1.1)
+        return out
 
     def _read_flat(self, name: str) -> Any:
         try:

@@ -1329,6 +1329,21 @@ def test_provider_is_a_dict_with_attribute_access() -> None:
         provider._secret = 1
 
 
+def test_a_flux_model_on_a_default_provider_selects_v2() -> None:
+    opts = SettingsOptions()
+    opts.agent.listen.provider.model = "flux-general-en"
+    opts.agent.listen.provider.eot_threshold = 0.8
+    assert opts.to_dict()["agent"]["listen"] == {
+        "provider": {
+            "type": "deepgram",
+            "model": "flux-general-en",
+            "eot_threshold": 0.8,
+            "version": "v2",
+        }
+    }
+    assert opts.agent.listen.version == "v2"
+
+
 def test_flat_attributes_map_into_the_provider() -> None:
     opts = SettingsOptions()
     opts.agent.listen.provider.type = "deepgram"
