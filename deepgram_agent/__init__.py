@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import messages as messages
 from ._client import AgentRouter as AgentRouter
 from ._client import DeepgramClient as DeepgramClient
+from ._client_options import DeepgramClientOptions as DeepgramClientOptions
 from ._config import ConnectOptions as ConnectOptions
 from ._connection import AgentConnection as AgentConnection
 from ._connection import AgentEvent as AgentEvent
@@ -93,6 +94,7 @@ __all__ = (
     "ConnectOptions",
     "ConnectionStatistics",
     "DeepgramClient",
+    "DeepgramClientOptions",
     "SyncAgentConnection",
     "ReconnectPolicy",
     "ResumingConnection",

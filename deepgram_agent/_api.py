@@ -106,6 +106,9 @@ class AgentConnection(abc.ABC):
     options: ConnectOptions
     #: A typed view of the Settings this session was opened with.
     settings: m.Settings
+    #: The Settings JSON this session was opened with, exactly as sent (tools' functions
+    #: merged in; a resumed socket sends it with the conversation added).
+    settings_wire: dict[str, Any]
     #: Why ``start()`` failed, if it did (the callback API reports it before ``Close``).
     failed_start: BaseException | None
 

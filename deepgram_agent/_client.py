@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import aiohttp
 
+from ._client_options import DeepgramClientOptions
 from ._config import ConnectOptions, Credentials, HttpSessionPool, build_url
 from ._connection import AgentConnection, SocketConnection, SocketOwner
 from ._prepare import prepare_settings
@@ -37,29 +38,63 @@ def _redact(secret: str | None) -> str:
 class DeepgramClient:
     """Entry point of the SDK.
 
+    ``DeepgramClient(api_key, config)`` as in the ``deepgram`` v4 SDK works too, with a
+    :class:`~deepgram_agent.DeepgramClientOptions` (its ``url``, ``headers``, ``verbose`` and
+    ``options`` are mapped onto the arguments below; the explicit arguments win).
+
     Args:
-        api_key: a Deepgram API key, sent as ``Authorization: Token <key>``. Falls back to
-            ``DEEPGRAM_API_KEY`` when the connection is made (not now, so a script can set the
-            environment later).
+        api_key: a Deepgram API key, sent as ``Authorization: Token <key>``. Empty or ``None``
+            falls back to ``config.api_key``, then to ``DEEPGRAM_API_KEY`` when the connection
+            is made (not now, so a script can set the environment later).
+        config: the v4 SDK's client options (``DeepgramClientOptions``).
         access_token: a temporary token (JWT from ``/v1/auth/grant``), sent as
             ``Authorization: Bearer <token>``; wins over ``api_key``.
         base_url: the agent host, e.g. ``wss://agent.deepgram.com`` (the default) or the
-            emulator's ``ws://127.0.0.1:PORT``; falls back to ``DEEPGRAM_AGENT_URL``.
-        options: default tunables for every connection (timeouts, keepalive, queue size).
+            emulator's ``ws://127.0.0.1:PORT``; falls back to ``config.url``, then to
+            ``DEEPGRAM_AGENT_URL``.
+        options: default tunables for every connection (timeouts, keepalive, queue size);
+            ``config``'s handshake headers and keepalive choice are applied on top.
+
+    Raises:
+        TypeError: ``config`` is not a ``DeepgramClientOptions``.
     """
 
     def __init__(
         self,
-        api_key: str | None = None,
+        api_key: str | DeepgramClientOptions | None = None,
+        config: DeepgramClientOptions | None = None,
         *,
         access_token: str | None = None,
         base_url: str | None = None,
         options: ConnectOptions | None = None,
     ) -> None:
-        self._api_key = api_key
+        if isinstance(api_key, DeepgramClientOptions) and config is None:
+            api_key, config = None, api_key  # DeepgramClient(config)
+        if config is not None and not isinstance(config, DeepgramClientOptions):
+            raise TypeError(
+                "config must be a DeepgramClientOptions (the v4 client options), not "
+                f"{type(config).__name__}; pass connection tunables as options=ConnectOptions(...)"
+            )
+        if api_key is not None and not isinstance(api_key, str):
+            raise TypeError(f"api_key must be a string, not {type(api_key).__name__}")
+        if options is not None and not isinstance(options, ConnectOptions):
+            raise TypeError(
+                f"options must be a ConnectOptions, not {type(options).__name__}; the v4 "
+                "SDK's DeepgramClientOptions goes in config= (the second argument)"
+            )
+        options = options or ConnectOptions()
+        if config is not None:
+            api_key = api_key or config.api_key or None
+            access_token = access_token or config.access_token or None
+            base_url = base_url or config.base_url()
+            options = config.connect_options(options)
+            config.apply_logging()
+        #: The v4 client options given, if any (the classic clients read their audio options).
+        self.config = config
+        self._api_key = api_key or None
         self._access_token = access_token
         self._base_url = base_url
-        self.options = options or ConnectOptions()
+        self.options = options
         self.agent = AgentRouter(self)
         self._pool = HttpSessionPool()
 
@@ -265,14 +300,14 @@ class AgentRouter:
         """The classic blocking callback client: ``client.agent.websocket.v("1")``."""
         from .events import AgentWebSocketClient
 
-        return _Versioned(lambda: AgentWebSocketClient(self._blocking))
+        return _Versioned(lambda: AgentWebSocketClient(self._blocking, self._client.config))
 
     @property
     def asyncwebsocket(self) -> _Versioned[AsyncAgentWebSocketClient]:
         """The classic async callback client: ``client.agent.asyncwebsocket.v("1")``."""
         from .events import AsyncAgentWebSocketClient
 
-        return _Versioned(lambda: AsyncAgentWebSocketClient(self._async))
+        return _Versioned(lambda: AsyncAgentWebSocketClient(self._async, self._client.config))
 
 
 _T = TypeVar("_T")

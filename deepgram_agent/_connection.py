@@ -685,6 +685,7 @@ class SocketConnection(AgentConnection):
         "failed_start",
         "options",
         "settings",
+        "settings_wire",
     )
 
     def __init__(
@@ -705,6 +706,7 @@ class SocketConnection(AgentConnection):
         self._url = url
         self._auth = credentials
         self.settings = prepared.typed
+        self.settings_wire = prepared.wire
         self.options = options or ConnectOptions()
         self._session = session
         self._owns_session = session is None

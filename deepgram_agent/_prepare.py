@@ -196,19 +196,39 @@ def _prune(data: Any, path: str) -> bool:
     return False
 
 
-def typed_view(wire: dict[str, Any]) -> m.Settings:
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]+)`")
+_MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]+)`")
+
+
+def typed_view(wire: Mapping[str, Any], fallback: m.Settings | None = None) -> m.Settings:
     """A typed view of Settings that may carry keys or values this SDK does not know.
 
-    Whatever fails the local rules is left out of the view (never out of the frame sent);
-    what cannot be typed at all gives the server's defaults (linear16 audio both ways).
+    Structural only (no local rule runs, nothing is warned about): whatever does not fit the
+    SDK's types is left out of the view, never out of the frame sent. A value of the wrong
+    type gives ``fallback`` when one is given; what cannot be typed at all gives the server's
+    defaults (linear16 audio both ways).
     """
-    data = copy.deepcopy(wire)
+    data: dict[str, Any] = whole_floats_to_int(copy.deepcopy(dict(wire)))
     data["type"] = "Settings"
+    data.setdefault("audio", {})
+    data.setdefault("agent", {})
     for _ in range(64):
         try:
-            return check_settings(data)
-        except SettingsError as err:
-            if not err.path or not _prune(data, err.path):
+            return msgspec.convert(data, m.Settings)
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            at = _AT.search(text)
+            path = at.group("path").lstrip(".") if at else ""
+            unknown = _UNKNOWN.match(text)
+            missing = _MISSING.match(text)
+            if unknown:
+                path = f"{path}.{unknown.group('key')}" if path else unknown.group("key")
+            elif fallback is not None:
+                return fallback
+            elif missing and not path:
+                break
+            if not path or not _prune(data, path):
                 break
     audio: Any = wire.get("audio")
     try:

@@ -48,11 +48,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("deepgram_agent.connection")
-#: One DEBUG line per frame in and out (audio summarised once a second); ``TRACE`` (5) adds a
-#: line per audio frame. Enable it before connecting.
+#: One DEBUG line per frame in and out (audio summarised once a second); level 5 (``TRACE``;
+#: the v4 SDK's verboselogs calls it ``SPAM``) adds a line per audio frame.
 wire_logger = logging.getLogger("deepgram_agent.wire")
 TRACE = 5
-logging.addLevelName(TRACE, "TRACE")
 
 Hook: TypeAlias = Callable[[Any], None]
 _RuleHook: TypeAlias = Callable[["AgentProtocol", Any], None]

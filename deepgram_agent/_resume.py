@@ -95,7 +95,7 @@ class ResumingConnection(AgentConnection, SocketOwner):
     ) -> None:
         self._make = make_socket
         self._recorder = recorder
-        self._wire = settings_wire
+        self._wire = self.settings_wire = settings_wire
         self.settings = settings
         self.options = options
         self._policy = policy

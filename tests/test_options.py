@@ -11,6 +11,7 @@ import pytest
 from deepgram_agent import messages as m
 from deepgram_agent.exceptions import SettingsError
 from deepgram_agent.options import (
+    DEFAULT_THINK_MODEL,
     Agent,
     AgentKeepAlive,
     Audio,
@@ -674,20 +675,36 @@ def test_function_endpoint_without_url() -> None:
 
 
 def test_think_and_speak_endpoints_take_no_method() -> None:
+    # The server's think/speak endpoints have no method (the v4 SDK always sent one): it is
+    # left out, and a warning names it.
     opts = SettingsOptions(
         think=Think(
             provider=Provider(type="groq", model="openai/gpt-oss-20b"),
             endpoint=Endpoint(url="https://groq.example", method="POST"),
-        )
+        ),
+        speak=Speak(
+            provider=Provider(type="open_ai", model="tts-1", voice="nova"),
+            endpoint={"url": "https://tts.example", "method": "POST"},
+        ),
     )
-    with pytest.raises(SettingsError) as err:
-        opts.to_dict()
-    assert err.value.path == "agent.think.endpoint.method"
+    with pytest.warns(DeepgramAgentWarning) as record:
+        data = opts.to_dict()
+    assert data["agent"]["think"]["endpoint"] == {"url": "https://groq.example"}
+    assert data["agent"]["speak"]["endpoint"] == {"url": "https://tts.example"}
+    texts = sorted(str(w.message) for w in record)
+    assert "agent.speak.endpoint.method='POST' is not sent" in texts[0]
+    assert "agent.think.endpoint.method='POST' is not sent" in texts[1]
+    # an Endpoint's method reads POST (the v4 default) but is only sent for a function
+    assert Endpoint(url="https://x.example").method == "POST"
+    assert Endpoint(url="https://x.example").to_dict() == {"url": "https://x.example"}
 
 
 def test_think_provider_types_and_models() -> None:
-    assert Think().to_dict() == {"provider": {"type": "open_ai", "model": "gpt-4"}}
-    assert Think().model == "gpt-4"
+    # The seed declares gpt-4, which the server no longer lists: the default is a current model
+    # (protocol.md 5.1.2); a model you give is sent as given.
+    assert Think().to_dict() == {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}}
+    assert Think().model == "gpt-4o-mini" == DEFAULT_THINK_MODEL
+    assert Think(model="gpt-4").to_dict()["provider"]["model"] == "gpt-4"
     anthropic = Think(provider=Provider(type="anthropic"), model="claude-haiku-4-5")
     assert anthropic.to_dict() == {"provider": {"type": "anthropic", "model": "claude-haiku-4-5"}}
     with pytest.raises(SettingsError) as err:
@@ -928,9 +945,17 @@ def test_recorded_bad_shapes(data: dict[str, Any], path: str, hint: str) -> None
     with pytest.raises(SettingsError) as again:
         coerce_settings(json.dumps(data))
     assert again.value.path == path
-    with pytest.raises(SettingsError) as again:
-        SettingsOptions.from_dict(data)
-    assert again.value.path == path
+    # from_dict builds what the constructor builds: the classic function url/method and a
+    # top-level greeting are mapped where the wire wants them; the others name the path.
+    if path == "agent.think.functions[0].method":
+        fn = SettingsOptions.from_dict(data).to_dict()["agent"]["think"]["functions"][0]
+        assert fn["endpoint"] == {"url": "https://api.example.com/weather", "method": "post"}
+    elif path == "greeting":
+        assert SettingsOptions.from_dict(data).to_dict()["agent"]["greeting"] == "Hi"
+    else:
+        with pytest.raises(SettingsError) as again:
+            SettingsOptions.from_dict(data)
+        assert again.value.path == path
 
 
 def test_invalid_json_and_wrong_types() -> None:
@@ -1015,11 +1040,21 @@ def test_escape_hatch_none_removes_and_bad_types_fail() -> None:
         listen=Listen(), extra={"agent": {"listen": {"provider": {"smart_format": None}}}}
     )
     assert "smart_format" not in opts.to_dict()["agent"]["listen"]["provider"]
-    bad = SettingsOptions(extra={"audio": {"input": {"sample_rate": "high"}}})
+    # What extra merges in goes out as given: no local rule runs on it (the server decides),
+    # and the typed view falls back to the validated modelled part.
+    odd = SettingsOptions(extra={"audio": {"input": {"sample_rate": "high"}}})
+    typed, sent = coerce_settings(odd)
+    assert sent["audio"]["input"] == {"encoding": "linear16", "sample_rate": "high"}
+    assert input_format(typed) == ("linear16", 16000)
+    future = SettingsOptions(
+        extra={"agent": {"think": {"provider": {"type": "x_ai", "model": "grok-3"}}}}
+    )
+    typed, sent = coerce_settings(future)
+    assert sent["agent"]["think"] == {"provider": {"type": "x_ai", "model": "grok-3"}}
+    # the modelled part is still validated
     with pytest.raises(SettingsError) as err:
-        bad.to_dict()
+        SettingsOptions(listen=Listen(sample_rate="fast"), extra={"a": 1}).to_dict()  # type: ignore[arg-type]
     assert err.value.path == "audio.input.sample_rate"
-    assert "extra" in str(err.value)
 
 
 def test_no_null_in_any_output() -> None:
@@ -1161,3 +1196,335 @@ def test_escape_hatch_inside_a_fallback_list() -> None:
     assert isinstance(typed.agent, m.AgentSettings)
     assert isinstance(typed.agent.speak, list)
     assert typed.agent.speak[0].provider.model == "m"
+
+
+# ---- the deepgram v4 SDK's idioms: default trees, constructors, serialisation ---------------
+
+
+def test_default_trees_read_without_being_sent() -> None:
+    opts = SettingsOptions()
+    # every nested object reads as a default, as in the v4 SDK
+    assert opts.agent.think.provider.type == "open_ai"
+    assert opts.agent.listen.provider.type == "deepgram"
+    assert opts.agent.speak.provider.type == "deepgram"
+    assert opts.audio.input.encoding == "linear16" and opts.audio.input.sample_rate == 16000
+    assert opts.audio.output.sample_rate == 24000 and opts.audio.output.container == "none"
+    assert opts.agent.language == "en" and opts.agent.greeting is None
+    assert opts.experimental is False and opts.mip_opt_out is False
+    assert opts.type == "Settings"
+    assert opts.agent.think.prompt is None and opts.agent.think.instructions == ""
+    assert opts.agent.think.model == DEFAULT_THINK_MODEL
+    assert opts.agent.speak.model == "aura-asteria-en"
+    assert opts.agent.listen.model == "nova-2"
+    # ...and reading them sent nothing: the server's managed defaults still apply
+    assert opts.to_dict() == {"type": "Settings", "audio": DEFAULT_AUDIO, "agent": {}}
+    assert repr(opts) == "SettingsOptions()"
+    assert opts == SettingsOptions()
+
+
+def test_setting_inside_a_default_attaches_it_and_its_parents() -> None:
+    opts = SettingsOptions()
+    opts.agent.think.prompt = "Be brief."
+    # think needs a provider: the default type and model (ones the server takes) complete it
+    assert opts.to_dict()["agent"] == {
+        "think": {
+            "provider": {"type": "open_ai", "model": DEFAULT_THINK_MODEL},
+            "prompt": "Be brief.",
+        }
+    }
+    opts.agent.listen.provider.keyterms = ["Acme"]
+    assert opts.to_dict()["agent"]["listen"] == {
+        "provider": {"type": "deepgram", "keyterms": ["Acme"]}
+    }
+    opts.agent.speak.provider.model = "aura-2-thalia-en"
+    assert opts.to_dict()["agent"]["speak"] == {
+        "provider": {"type": "deepgram", "model": "aura-2-thalia-en"}
+    }
+    opts.audio.output.encoding = "mulaw"
+    assert opts.to_dict()["audio"]["output"] == {
+        "encoding": "mulaw",
+        "sample_rate": 8000,
+        "container": "none",
+    }
+    opts.experimental = False  # set explicitly: sent
+    opts.mip_opt_out = True
+    opts.agent.language = "en"
+    data = opts.to_dict()
+    assert (data["experimental"], data["mip_opt_out"], data["agent"]["language"]) == (
+        False,
+        True,
+        "en",
+    )
+    assert opts.is_set("agent") and opts.agent.is_set("think")
+    # setting None resets an option to its default (not sent)
+    opts.agent.speak = None
+    assert "speak" not in opts.to_dict()["agent"]
+    assert opts.agent.speak.provider.type == "deepgram"  # a fresh default
+
+
+def test_a_default_read_from_one_tree_and_assigned_to_another_belongs_to_the_second() -> None:
+    first, second = SettingsOptions(), SettingsOptions()
+    speak = first.agent.speak
+    second.agent.speak = speak
+    speak.provider.model = "aura-2-luna-en"
+    assert "speak" not in first.to_dict()["agent"]
+    assert second.to_dict()["agent"]["speak"]["provider"]["model"] == "aura-2-luna-en"
+
+
+def test_every_class_reads_defaults_and_message_classes_need_content() -> None:
+    update = UpdateSpeakOptions()
+    assert update.speak.provider.type == "deepgram"
+    with pytest.raises(SettingsError) as err:
+        update.to_dict()  # nothing set yet: nothing to send
+    assert err.value.path == "speak"
+    update.speak.provider.model = "aura-2-luna-en"
+    assert update.to_dict() == {
+        "type": "UpdateSpeak",
+        "speak": {"provider": {"type": "deepgram", "model": "aura-2-luna-en"}},
+    }
+    think = UpdateThinkOptions()
+    think.think.prompt = "New rules."
+    assert think.to_dict()["think"]["prompt"] == "New rules."
+    listen = UpdateListenOptions()
+    listen.listen.provider.keyterms = ["Zephyr"]
+    assert listen.to_dict() == {
+        "type": "UpdateListen",
+        "listen": {"provider": {"type": "deepgram", "keyterms": ["Zephyr"]}},
+    }
+    speak = Speak()
+    speak.provider.type = "open_ai"
+    speak.provider.model = "tts-1"
+    speak.provider.voice = "nova"
+    assert speak.to_dict() == {"provider": {"type": "open_ai", "model": "tts-1", "voice": "nova"}}
+    assert Audio().input.sample_rate == 16000 and Audio().to_dict() == {}
+
+
+def test_provider_is_a_dict_with_attribute_access() -> None:
+    provider = Provider({"type": "deepgram", "model": "nova-3"})
+    assert isinstance(provider, dict) and provider == {"type": "deepgram", "model": "nova-3"}
+    assert json.loads(json.dumps(provider)) == provider
+    provider.keyterms = ["a"]
+    provider["smart_format"] = True
+    provider.update(language="en", model=None)  # None removes
+    assert provider == {
+        "type": "deepgram",
+        "keyterms": ["a"],
+        "smart_format": True,
+        "language": "en",
+    }
+    del provider.language
+    assert provider.language is None and "language" not in provider
+    # a standalone Provider reads the seed's default type; a Listen/Speak makes it deepgram
+    assert Provider().type == "open_ai" and Provider().to_dict() == {}
+    untyped = Provider(model="nova-3")
+    listen = Listen(provider=untyped)
+    assert untyped.type == "deepgram"
+    assert listen.to_dict() == {"provider": {"type": "deepgram", "model": "nova-3"}}
+    assert (
+        Listen(provider={"model": "nova-3"}).provider.type == "deepgram"
+    )  # dicts become Providers
+    assert str(Provider(type="open_ai")) == '{\n    "type": "open_ai"\n}'
+    assert Provider.from_json('{"type": "anthropic"}') == {"type": "anthropic"}
+    with pytest.raises(AttributeError):
+        provider._secret = 1
+
+
+def test_a_flux_model_on_a_default_provider_selects_v2() -> None:
+    opts = SettingsOptions()
+    opts.agent.listen.provider.model = "flux-general-en"
+    opts.agent.listen.provider.eot_threshold = 0.8
+    assert opts.to_dict()["agent"]["listen"] == {
+        "provider": {
+            "type": "deepgram",
+            "model": "flux-general-en",
+            "eot_threshold": 0.8,
+            "version": "v2",
+        }
+    }
+    assert opts.agent.listen.version == "v2"
+
+
+def test_flat_attributes_map_into_the_provider() -> None:
+    opts = SettingsOptions()
+    opts.agent.listen.provider.type = "deepgram"
+    opts.agent.listen.model = "nova-3"  # the v4 SDK silently dropped these; here they are sent
+    opts.agent.think.model = "gpt-4.1-mini"
+    opts.agent.think.temperature = 0.3
+    opts.agent.speak.model = "aura-2-thalia-en"
+    opts.agent.speak.voice = None
+    agent = opts.to_dict()["agent"]
+    assert agent["listen"]["provider"] == {"type": "deepgram", "model": "nova-3"}
+    assert agent["think"]["provider"] == {
+        "type": "open_ai",
+        "model": "gpt-4.1-mini",
+        "temperature": 0.3,
+    }
+    assert agent["speak"]["provider"] == {"type": "deepgram", "model": "aura-2-thalia-en"}
+    think = Think(instructions="a")
+    think.prompt = "b"  # the last one set wins (they are one option)
+    assert (think.prompt, think.instructions) == ("b", "b")
+    think.instructions = "c"
+    assert think.to_dict()["prompt"] == "c"
+
+
+def test_unknown_attributes_are_errors_that_suggest_the_name() -> None:
+    opts = SettingsOptions()
+    with pytest.raises(AttributeError, match="did you mean 'prompt'"):
+        opts.agent.think.promt = "x"
+    with pytest.raises(AttributeError, match="SettingsOptions has no option 'greting'"):
+        opts.greting = "Hi"
+    with pytest.raises(AttributeError):
+        opts.type = "Other"  # read-only
+    assert opts.to_dict()["agent"] == {}
+
+
+def test_v4_positional_orders() -> None:
+    assert Header("authorization", "Bearer x").to_dict() == {"authorization": "Bearer x"}
+    assert Header(key="a", value="1").name == "a" == Header(key="a", value="1").key
+    with pytest.raises(SettingsError, match="same field"):
+        Header("a", "1", name="b")
+    assert Item("string", "City").to_dict() == {"type": "string", "description": "City"}
+    assert Parameters("object", {"city": {"type": "string"}}, ["city"]).to_dict() == {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    }
+    assert Endpoint("GET", "https://x.example").to_dict() == {
+        "url": "https://x.example",
+        "method": "GET",
+    }
+    fn = Function("f", "desc", "https://x.example", "GET", {"a": "1"}, {"type": "object"})
+    assert fn.to_dict() == {
+        "name": "f",
+        "description": "desc",
+        "parameters": {"type": "object"},
+        "endpoint": {"url": "https://x.example", "method": "GET", "headers": {"a": "1"}},
+    }
+    think = Think(Provider(type="anthropic", model="claude-haiku-4-5"), None, None, "Hi", 2000)
+    assert think.to_dict() == {
+        "provider": {"type": "anthropic", "model": "claude-haiku-4-5"},
+        "prompt": "Hi",
+        "context_length": 2000,
+    }
+    assert Listen(Provider(model="nova-3")).to_dict() == {
+        "provider": {"type": "deepgram", "model": "nova-3"}
+    }
+    assert Speak(Provider(model="m"), Endpoint(url="https://t.example")).to_dict()["endpoint"] == {
+        "url": "https://t.example"
+    }
+    agent = Agent("en", None, Think(model="gpt-4o"), None, "Hello")
+    assert agent.to_dict() == {
+        "think": {"provider": {"type": "open_ai", "model": "gpt-4o"}},
+        "greeting": "Hello",
+        "language": "en",
+    }
+    assert Input("mulaw").to_dict() == {"encoding": "mulaw", "sample_rate": 8000}
+    assert Output("linear16", 16000, None, "wav").to_dict() == {
+        "encoding": "linear16",
+        "sample_rate": 16000,
+        "container": "wav",
+    }
+    assert Audio(Input(sample_rate=8000)).to_dict() == {
+        "input": {"encoding": "linear16", "sample_rate": 8000}
+    }
+
+
+def test_str_is_the_json_and_round_trips() -> None:
+    assert str(AgentKeepAlive()) == '{\n    "type": "KeepAlive"\n}'
+    assert json.loads(str(UpdatePromptOptions(prompt="x"))) == {
+        "type": "UpdatePrompt",
+        "prompt": "x",
+    }
+    assert AgentKeepAlive().type == "KeepAlive" and UpdatePromptOptions().type == "UpdatePrompt"
+    # an object that cannot be JSON yet prints its repr instead of raising
+    assert str(UpdatePromptOptions()) == "UpdatePromptOptions()"
+    # str() does not validate: print(options) shows what a local check will refuse
+    odd = SettingsOptions()
+    odd.agent.speak.provider.arbitrary_key = "test"
+    assert json.loads(str(odd))["agent"]["speak"]["provider"]["arbitrary_key"] == "test"
+    with pytest.raises(SettingsError) as err:
+        odd.to_json()
+    assert err.value.path == "agent.speak.provider.arbitrary_key"
+    opts = golden_settings_wire_style()
+    assert json.loads(str(opts)) == opts.to_dict() == GOLDEN_SETTINGS
+    assert opts.to_json(sort_keys=True) == json.dumps(
+        GOLDEN_SETTINGS, sort_keys=True, separators=(",", ":")
+    )
+    for cls, value in [
+        (Listen, Listen(model="nova-3")),
+        (Speak, Speak(model="aura-2-thalia-en")),
+        (Think, Think(model="gpt-4o", prompt="p")),
+        (Endpoint, Endpoint(url="https://x.example", headers={"a": "1"})),
+        (Input, Input(encoding="mulaw")),
+        (Output, Output(sample_rate=16000)),
+        (Function, Function(name="f", url="https://x.example")),
+        (Parameters, Parameters(properties={"a": {"type": "string"}})),
+        (Item, Item(type="string", enum=["a", "b"])),
+        (Context, Context(messages=[{"role": "user", "content": "hi"}])),
+        (Flags, Flags(history=False)),
+        (InjectAgentMessageOptions, InjectAgentMessageOptions(message="m", behavior="queue")),
+        (UpdateSpeakOptions, UpdateSpeakOptions(speak=[Speak(model="a"), Speak(model="b")])),
+    ]:
+        again = cls.from_json(value.to_json())  # type: ignore[attr-defined]
+        assert again.to_dict() == value.to_dict(), cls
+    assert Properties.from_json(Properties(a=Item(type="string")).to_json()) == {
+        "a": {"type": "string"}
+    }
+    assert str(Properties(a={"type": "string"})).startswith("{\n")
+    assert Header.from_dict({"authorization": "x"}).to_dict() == {"authorization": "x"}
+
+
+def test_from_dict_fills_the_same_defaults_as_the_constructor() -> None:
+    partial = SettingsOptions.from_dict({"agent": {"think": {"prompt": "Be brief."}}})
+    assert partial.audio.output.sample_rate == 24000
+    assert partial.agent.speak.provider.type == "deepgram"
+    assert (
+        partial.to_dict() == SettingsOptions(agent=Agent(think=Think(prompt="Be brief."))).to_dict()
+    )
+    assert Think.from_dict({}).model == DEFAULT_THINK_MODEL
+    assert InjectUserMessageOptions.from_dict({"content": "hi"}).text == "hi"
+    with pytest.raises(SettingsError) as err:
+        Agent.from_dict({"think": {}, "promt": "x"})
+    assert err.value.path == "agent.promt"
+    with pytest.raises(SettingsError) as err:
+        SettingsOptions.from_dict({"agent": {}, "extra": {"a": 1}})  # not a wire key
+    assert err.value.path == "extra"
+    with pytest.raises(SettingsError, match="did you mean 'sample_rate'"):
+        Input.from_dict({"sample_rat": 8000})
+
+
+def test_item_accepts_any_schema_keyword() -> None:
+    item = Item(type="string")
+    item["enum"] = ["a", "b"]
+    item.description = "Choice"
+    assert item["enum"] == ["a", "b"]
+    assert item.to_dict() == {"type": "string", "enum": ["a", "b"], "description": "Choice"}
+    assert SettingsOptions()["agent"].to_dict() == {}
+    with pytest.raises(KeyError):
+        SettingsOptions()["nope"]
+
+
+def test_message_classes_keep_the_core_contract() -> None:
+    """Every whole-message class: to_dict() is the exact wire JSON (type included, validated,
+    extra merged), to_message() the typed struct (the connection core relies on both)."""
+    settings = SettingsOptions(think=Think(prompt="p"), extra={"agent": {"future": 1}})
+    assert settings.to_dict()["type"] == "Settings" and settings.to_dict()["agent"]["future"] == 1
+    assert isinstance(settings.to_message(), m.Settings)
+    cases: list[tuple[Any, type]] = [
+        (UpdatePromptOptions(prompt="p"), m.UpdatePrompt),
+        (UpdateSpeakOptions(speak=Speak(model="m")), m.UpdateSpeak),
+        (UpdateThinkOptions(think=Think(model="gpt-4o")), m.UpdateThink),
+        (UpdateListenOptions(listen=Listen(model="nova-3")), m.UpdateListen),
+        (InjectAgentMessageOptions(message="hi"), m.InjectAgentMessage),
+        (InjectUserMessageOptions(content="hi"), m.InjectUserMessage),
+        (AgentKeepAlive(), m.KeepAlive),
+    ]
+    for opts, struct in cases:
+        data = opts.to_dict()
+        assert data["type"] == struct.__struct_config__.tag
+        message = opts.to_message()
+        assert isinstance(message, struct)
+        assert msgspec.json.decode(msgspec.json.encode(message)) == data
+    with pytest.raises(SettingsError) as err:
+        UpdatePromptOptions(prompt="x", type="UpdateSpeak")
+    assert err.value.path == "type"

@@ -6,7 +6,7 @@ import deepgram_agent
 
 DOCUMENTED = {
     # core
-    "DeepgramClient", "AgentRouter", "AgentConnection", "AgentEvent", "ConnectOptions",
+    "DeepgramClient", "DeepgramClientOptions", "AgentRouter", "AgentConnection", "AgentEvent", "ConnectOptions",
     "ConnectionStatistics", "SyncAgentConnection", "messages", "__version__", "ReconnectPolicy",
     "ResumingConnection",
     # function tools

@@ -35,6 +35,7 @@ def _drop_first_session(i: int) -> Faults | None:
 #: What each README block must print, by a marker found in the block. A block may need an
 #: emulator of its own (e.g. one that drops the connection, to show reconnecting).
 EXPECTED: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "DeepgramClientOptions(": ({}, ["user: Hello from v4!", "assistant: You said: Hello from v4!"]),
     "ReconnectPolicy(": ({"faults": _drop_first_session}, ["connection lost", "back after"]),
     "tools=tools": ({}, ["user: What's the weather in Paris?"]),
     "AgentEmulator(script=script": ({}, ["We are open nine to five."]),
