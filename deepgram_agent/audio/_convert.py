@@ -1,14 +1,14 @@
-"""Sample format conversion, pure Python (stdlib only): linear16 <-> mu-law / A-law.
+"""Sample format conversion: linear16 <-> mu-law / A-law (and from linear32).
 
-The G.711 tables are the emulator's (``deepgram_agent.testing._audio``); this module only adds the
-byte-level API the audio helpers and the CLI use.
+The G.711 codec lives in :mod:`._g711` (lookup tables; numpy when installed, stdlib otherwise);
+this module is the byte-level API the audio helpers, the bridges and the CLI use.
 """
 
 from __future__ import annotations
 
 from array import array
 
-from ..testing._audio import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
+from ._g711 import pcm_from_alaw, pcm_from_mulaw, pcm_to_alaw, pcm_to_mulaw
 
 __all__ = [
     "alaw_to_linear16",
@@ -20,31 +20,24 @@ __all__ = [
 ]
 
 
-def _samples(data: bytes | bytearray | memoryview) -> array[int]:
-    raw = bytes(data)
-    pcm = array("h")
-    pcm.frombytes(raw[: len(raw) - len(raw) % 2])
-    return pcm
-
-
 def linear16_to_mulaw(data: bytes | bytearray | memoryview) -> bytes:
     """Encode little-endian 16-bit PCM as G.711 mu-law (one byte per sample)."""
-    return mulaw_encode(_samples(data))
+    return pcm_to_mulaw(data)
 
 
 def linear16_to_alaw(data: bytes | bytearray | memoryview) -> bytes:
     """Encode little-endian 16-bit PCM as G.711 A-law (one byte per sample)."""
-    return alaw_encode(_samples(data))
+    return pcm_to_alaw(data)
 
 
 def mulaw_to_linear16(data: bytes | bytearray | memoryview) -> bytes:
     """Decode G.711 mu-law to little-endian 16-bit PCM."""
-    return mulaw_decode(bytes(data)).tobytes()
+    return pcm_from_mulaw(data)
 
 
 def alaw_to_linear16(data: bytes | bytearray | memoryview) -> bytes:
     """Decode G.711 A-law to little-endian 16-bit PCM."""
-    return alaw_decode(bytes(data)).tobytes()
+    return pcm_from_alaw(data)
 
 
 def to_linear16(data: bytes | bytearray | memoryview, encoding: str) -> bytes:
