@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from ._bargein import BargeIn as BargeIn
 from ._bargein import BargeInAction as BargeInAction
+from ._convert import StreamConverter as StreamConverter
 from ._convert import alaw_to_linear16 as alaw_to_linear16
 from ._convert import convert as convert
 from ._convert import linear16_to_alaw as linear16_to_alaw
@@ -53,6 +54,7 @@ __all__ = (
     "Player",
     "Resampler",
     "SoundDevice",
+    "StreamConverter",
     "Stream",
     "WavInfo",
     "WavWriter",

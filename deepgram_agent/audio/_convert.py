@@ -11,6 +11,7 @@ from array import array
 from ._g711 import pcm_from_alaw, pcm_from_mulaw, pcm_to_alaw, pcm_to_mulaw
 
 __all__ = [
+    "StreamConverter",
     "alaw_to_linear16",
     "convert",
     "linear16_to_alaw",
@@ -80,3 +81,46 @@ def convert(data: bytes | bytearray | memoryview, source: str, target: str) -> b
     if target == "alaw":
         return linear16_to_alaw(pcm)
     raise ValueError(f"cannot convert audio to {target!r}; use linear16, mulaw or alaw")
+
+
+class StreamConverter:
+    """Converts a stream of audio from one wire format to another, chunk by chunk.
+
+    Encodings ``linear16``, ``mulaw`` and ``alaw`` (and ``linear32`` as a source); a change
+    of sample rate goes through a :class:`~deepgram_agent.audio.Resampler` (soxr, or numpy),
+    which keeps state across chunks. Identical formats pass through untouched.
+
+    Args:
+        source: ``(encoding, sample_rate)`` of the input.
+        target: ``(encoding, sample_rate)`` wanted.
+
+    Raises:
+        ValueError: an encoding that needs a codec (mp3, opus, ...).
+        MissingDependencyError: the rates differ and neither soxr nor numpy is installed.
+    """
+
+    def __init__(self, source: tuple[str, int], target: tuple[str, int]) -> None:
+        from ._resample import Resampler
+
+        self.source = (source[0], int(source[1]))
+        self.target = (target[0], int(target[1]))
+        to_linear16(b"", self.source[0])
+        convert(b"", "linear16", self.target[0])
+        self.identity = self.source == self.target
+        self._resampler = (
+            Resampler(self.source[1], self.target[1]) if self.source[1] != self.target[1] else None
+        )
+
+    def process(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Convert the next chunk; returns what is ready (a resampler holds a little back)."""
+        if self.identity:
+            return bytes(data)
+        pcm = to_linear16(data, self.source[0])
+        if self._resampler is not None:
+            pcm = self._resampler.process(pcm)
+        return convert(pcm, "linear16", self.target[0]) if pcm else b""
+
+    def reset(self) -> None:
+        """Forget the stream so far (after a barge-in: the next reply starts clean)."""
+        if self._resampler is not None:
+            self._resampler.reset()
