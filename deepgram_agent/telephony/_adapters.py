@@ -31,7 +31,10 @@ async def serve_aiohttp(
     bridge: PhoneBridge, request: web.Request, *, protocols: tuple[str, ...] = ()
 ) -> web.StreamResponse:
     """Serve one call on an aiohttp WebSocket (``bridge.aiohttp_handler``)."""
-    ws = web.WebSocketResponse(max_msg_size=bridge.max_frame_bytes, protocols=protocols)
+    # The bridge closes frames over max_frame_bytes with 1009 itself, after reading them whole
+    # (closing with unread data makes the kernel reset the connection: the peer would see 1006
+    # instead of the close frame); aiohttp's own limit is the hard cap above that.
+    ws = web.WebSocketResponse(max_msg_size=4 * bridge.max_frame_bytes, protocols=protocols)
     if not ws.can_prepare(request).ok:
         return web.Response(status=426, text="this endpoint takes a WebSocket (a media stream)\n")
     await ws.prepare(request)

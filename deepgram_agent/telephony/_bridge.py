@@ -19,12 +19,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
+
 from ..audio._bargein import BargeIn, BargeInAction
 from ..audio._convert import StreamConverter
-from ..exceptions import DeepgramError
+from ..exceptions import DeepgramError, SettingsError
 from ..messages import AudioFormat
 from ..options import coerce_settings
 from ._carrier import (
+    TELEPHONY_FORMAT,
     CallInfo,
     Carrier,
     CarrierFrameError,
@@ -62,6 +65,28 @@ CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_ERROR = 1011
+
+
+def with_line_audio(settings: Any, line: AudioFormat) -> dict[str, Any]:
+    """The validated wire dict of ``settings``, with ``audio.input``/``audio.output`` set to the
+    line's format where the settings leave them out (``None``: an empty agent)."""
+    if settings is None:
+        data: Any = {}
+    elif isinstance(settings, str | bytes | bytearray):
+        data = msgspec.json.decode(settings)
+    elif isinstance(settings, Mapping):
+        data = settings
+    else:
+        data = coerce_settings(settings)[1]
+    if not isinstance(data, Mapping):
+        raise SettingsError("", "Settings must be a JSON object")
+    audio = dict(data.get("audio") or {})
+    fmt = {"encoding": line.encoding, "sample_rate": line.sample_rate}
+    audio.setdefault("input", dict(fmt))
+    audio.setdefault("output", {**fmt, "container": "none"})
+    merged = {**data, "audio": audio}
+    merged.setdefault("agent", {})
+    return coerce_settings(merged)[1]
 
 
 @dataclass(frozen=True)
@@ -277,8 +302,8 @@ class PhoneBridge:
     ) -> None:
         if mismatch not in ("convert", "fail"):
             raise ValueError(f"mismatch must be 'convert' or 'fail', not {mismatch!r}")
-        if settings is not None and not callable(settings):
-            coerce_settings(settings)  # fail at startup, not on the first call
+        if not callable(settings):
+            with_line_audio(settings, TELEPHONY_FORMAT)  # fail at startup, not on a call
         self.client = client
         self.settings = settings
         self.carrier = carrier
@@ -419,16 +444,7 @@ class PhoneBridge:
             source = source(info)
             if inspect.isawaitable(source):
                 source = await source
-        data = coerce_settings(source if source is not None else {"agent": {}})[1]
-        audio = dict(data.get("audio") or {})
-        line = {
-            "encoding": info.media_format.encoding,
-            "sample_rate": info.media_format.sample_rate,
-        }
-        audio.setdefault("input", dict(line))
-        audio.setdefault("output", {**line, "container": "none"})
-        data["audio"] = audio
-        return data
+        return with_line_audio(source, info.media_format)
 
     def _converters(self, call: PhoneCall, conn: Any) -> str | None:
         """Set up format conversion; returns a refusal reason in ``fail`` mode."""
