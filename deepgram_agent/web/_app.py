@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from .._client import DeepgramClient
-from ..presets import SettingsTemplate, browser_settings, telephony_settings
+from ..presets import SettingsTemplate, browser_settings, deep_merge, telephony_settings
 from ..telephony import TelnyxBridge, TwilioBridge, twiml_connect_stream, valid_twilio_signature
 from ..telephony._carrier import CallInfo
 from ._browser import BrowserBridge
@@ -101,6 +101,9 @@ class ServeConfig:
         return bool(ticket and hmac.compare_digest(ticket, self.ticket(info.call_id)))
 
 
+#: What the default agent says first.
+DEFAULT_GREETING = "Hello! I am a voice agent. How can I help?"
+
 CONFIG = web.AppKey("deepgram_agent.serve.config", ServeConfig)
 CLIENT = web.AppKey("deepgram_agent.serve.client", DeepgramClient)
 TWILIO = web.AppKey("deepgram_agent.serve.twilio", TwilioBridge)
@@ -122,7 +125,8 @@ def create_app(
     """The ``serve`` application (aiohttp): the browser page and the phone routes.
 
     Args:
-        settings: your Settings (any accepted form) or ``None`` for a small default agent.
+        settings: your Settings (any accepted form) or ``None`` for a small default agent
+            that greets the caller (:data:`DEFAULT_GREETING`).
             Their ``audio`` block is set per route: mu-law 8000 for phones, linear16 for the
             page (:mod:`deepgram_agent.presets`).
         client: the client agent sessions use; ``None``: ``DeepgramClient()`` when
@@ -144,6 +148,8 @@ def create_app(
         else (client is None and not os.environ.get("DEEPGRAM_API_KEY"))
     )
     config = ServeConfig(token=token, twilio_auth_token=twilio_auth_token, emulator=use_emulator)
+    if settings is None:
+        settings = deep_merge(telephony_settings(), {"agent": {"greeting": DEFAULT_GREETING}})
     phone = SettingsTemplate(telephony_settings(settings))
     page = SettingsTemplate(browser_settings(settings))
     app = web.Application(middlewares=[_limit(max_calls)])
