@@ -295,6 +295,7 @@ async def test_two_gunicorn_workers(gunicorn_server: tuple[str, int]) -> None:
                         if resp.status == 200:
                             break
                 await asyncio.sleep(0.2)
+    assert len(_children(master)) == 2  # gunicorn's master runs two aiohttp workers
     params = {"token": "g-token"}
     calls = [FakeCall(f"ws://{host}/twilio", custom_parameters=params) for _ in range(6)]
     async with contextlib.AsyncExitStack() as stack:
