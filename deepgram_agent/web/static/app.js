@@ -16,7 +16,7 @@ window.dgAgent = { stats };
 let ws = null, ctx = null, micStream = null, micNode = null;
 let inRate = 16000, outRate = 24000;
 let playHead = 0, replyDone = true, sources = new Set();
-let lastSpeech = 0, speaking = false, replyStartedAt = 0, serverLatency = null;
+let lastSpeech = 0, speaking = false, replyStartedAt = 0;
 
 function line(kind, text) {
   const li = document.createElement("li");
@@ -97,7 +97,7 @@ function onEvent(msg) {
         const ms = Math.round(replyStartedAt - lastSpeech);
         stats.latencies.push(ms);
         $("latency").textContent = `turn ${stats.latencies.length}: ${ms} ms` +
-          " (end of your speech → agent audio)" + (serverLatency ? `, server ${serverLatency} ms` : "");
+          " (end of your speech → agent audio)";
         lastSpeech = 0;
       }
       status("Agent speaking…");
@@ -115,8 +115,10 @@ function onEvent(msg) {
     case "History":
       for (const f of msg.function_calls || []) line("function", `${f.name} → ${f.response}`);
       break;
-    case "LatencyReport":
-      if (msg.total_latency != null) serverLatency = Math.round(msg.total_latency * 1000);
+    case "LatencyReport":                 // the server's own figure for the same turn
+      if (msg.total_latency != null && $("latency").textContent) {
+        $("latency").textContent += `, server ${Math.round(msg.total_latency * 1000)} ms`;
+      }
       break;
     case "Error":
     case "bridge.error":
