@@ -36,6 +36,10 @@ def _drop_first_session(i: int) -> Faults | None:
 #: emulator of its own (e.g. one that drops the connection, to show reconnecting).
 EXPECTED: dict[str, tuple[dict[str, Any], list[str]]] = {
     "ReconnectPolicy(": ({"faults": _drop_first_session}, ["connection lost", "back after"]),
+    "TwilioBridge(": (
+        {},
+        ["call CA", "caller heard reply 1 (interrupted: False)", "caller pressed 5"],
+    ),
     "tools=tools": ({}, ["user: What's the weather in Paris?"]),
     "AgentEmulator(script=script": ({}, ["We are open nine to five."]),
     "connect_sync(": ({}, ["user: What can you do?", "assistant: "]),

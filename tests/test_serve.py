@@ -307,6 +307,12 @@ async def test_two_gunicorn_workers(gunicorn_server: tuple[str, int]) -> None:
         assert_agent_tone(bytes(call.audio))
 
 
+def test_readme_documents_the_tested_gunicorn_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    tested = "gunicorn 'deepgram_agent.web:app_factory()' -k aiohttp.GunicornWebWorker -w 2"
+    assert tested in readme
+
+
 def test_app_factory_requires_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "DEEPGRAM_AGENT_SERVE_TOKEN",

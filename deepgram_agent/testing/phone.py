@@ -274,6 +274,27 @@ class FakeCall:
                 f"got {summary}"
             ) from None
 
+    async def wait_heard(self, count: int = 1, *, timeout: float | None = None) -> list[str]:
+        """Wait until ``count`` marks were echoed (the audio before them has played).
+
+        Raises:
+            DeepgramTimeoutError: not in time.
+        """
+
+        async def until() -> list[str]:
+            while len(self.echoed) < count:
+                if self._closed.is_set():
+                    raise DeepgramTimeoutError(f"{self.name}: closed before {count} marks")
+                await self._changed.wait()
+            return list(self.echoed)
+
+        try:
+            return await asyncio.wait_for(until(), timeout or self.timeout)
+        except TimeoutError:
+            raise DeepgramTimeoutError(
+                f"{self.name}: {len(self.echoed)} of {count} marks played in time"
+            ) from None
+
     async def wait_closed(self, timeout: float | None = None) -> int | None:
         """Wait until the bridge closed the socket; returns the close code."""
         try:
