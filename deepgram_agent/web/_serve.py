@@ -43,6 +43,7 @@ async def serve(
     token: str | None = None,
     twilio_auth_token: str | None = None,
     emulator: bool | None = None,
+    client: Any = None,
     out: TextIO | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
@@ -55,7 +56,13 @@ async def serve(
     if not is_loopback(host) and not (token or twilio_auth_token):
         raise ValueError(_refusal(host))
     out = out if out is not None else sys.stdout
-    app = create_app(settings, token=token, twilio_auth_token=twilio_auth_token, emulator=emulator)
+    app = create_app(
+        settings,
+        client=client,
+        token=token,
+        twilio_auth_token=twilio_auth_token,
+        emulator=emulator,
+    )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
@@ -115,6 +122,11 @@ def serve_command(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not (token or twilio):
         raise UsageError(_refusal(args.host))
     emulator = True if getattr(args, "emulator", False) else None
+    client = None
+    if not emulator and os.environ.get("DEEPGRAM_API_KEY") and getattr(args, "url", None):
+        from .._client import DeepgramClient
+
+        client = DeepgramClient(base_url=args.url)  # the key comes from the environment
     try:
         asyncio.run(
             serve(
@@ -124,6 +136,7 @@ def serve_command(args: argparse.Namespace) -> int:
                 token=token,
                 twilio_auth_token=twilio,
                 emulator=emulator,
+                client=client,
             )
         )
     except KeyboardInterrupt:
