@@ -33,6 +33,7 @@ from ._carrier import (
     CarrierFrameError,
     Dtmf,
     Media,
+    Other,
     PlaybackMark,
     Start,
     Stop,
@@ -535,6 +536,7 @@ class PhoneBridge:
             event = await self._parse(call, frame)
             if isinstance(event, Media):
                 if not event.payload or event.track not in ("inbound", "inbound_track"):
+                    log.debug("call #%d: ignored an empty or outbound media frame", call.id)
                     continue
                 stats.caller_frames += 1
                 audio = to_agent.process(event.payload) if to_agent else event.payload
@@ -556,6 +558,9 @@ class PhoneBridge:
             elif isinstance(event, Start):
                 if call._bad_frame("a second start frame"):
                     await call._fail(CLOSE_POLICY, "too many invalid frames")
+            elif isinstance(event, Other):
+                if event.event != "connected":
+                    log.info("call #%d: ignored a %r frame from the carrier", call.id, event.event)
             elif call._closed:  # an ignored frame that ended the call (too big, too many)
                 return
 
