@@ -134,8 +134,9 @@ class CallStatistics:
         self.clears = 0
         self.marks_sent = 0
         self.marks_heard = 0
-        #: Seconds each frame spent inside the bridge (both directions), newest 4096.
-        self.frame_seconds: collections.deque[float] = collections.deque(maxlen=4096)
+        #: Seconds each frame spent inside the bridge (both directions), the newest 512
+        #: (bounded: ~16 KiB per call however long it lasts).
+        self.frame_seconds: collections.deque[float] = collections.deque(maxlen=512)
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -269,7 +270,8 @@ class PhoneBridge:
         authorize: called with the :class:`CallInfo` before anything is spent; a false
             answer closes the call (1008). ``deepgram-agent serve`` checks its token here.
         on_start: ``(call)`` once the start frame arrived, before the agent session opens.
-        on_event: ``(call, event)`` for every event of the agent session (audio included).
+        on_event: ``(call, event)`` for every event of the agent session (audio included);
+            it runs before the event is forwarded, so keep it quick (or hand work to a task).
         on_playback_done: ``(call, playback)`` when a reply's mark came back
             (:class:`Playback`; ``interrupted`` tells whether a barge-in cut it).
         on_dtmf: ``(call, digit)`` when the caller pressed a key.
