@@ -1,6 +1,7 @@
 """The ``deepgram-agent`` command line (also ``python -m deepgram_agent``).
 
-Commands: ``demo``, ``talk``, ``run FILE.wav``, ``emulate``, ``validate SETTINGS.json``. With no
+Commands: ``demo``, ``talk``, ``run FILE.wav``, ``emulate``, ``validate SETTINGS.json``,
+``serve`` (the browser page and phone routes: :mod:`deepgram_agent.web`). With no
 ``DEEPGRAM_API_KEY`` (or with ``--emulator``), ``demo``, ``run`` and ``talk`` use the embedded
 emulator, so everything works with no key, no network and (except ``talk``) no audio device.
 """
@@ -885,6 +886,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
 
+    serve = sub.add_parser(
+        "serve",
+        parents=[common, live],
+        conflict_handler="resolve",
+        help="the browser voice page and phone routes (Twilio, Telnyx) on one server",
+        epilog=_epilog(),
+        formatter_class=fmt,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address (default %(default)s)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    serve.add_argument("--token", help="access token required off loopback")
+    serve.add_argument("--twilio-auth-token", help="check the webhook's X-Twilio-Signature")
+
     validate = sub.add_parser(
         "validate",
         parents=[common],
@@ -937,6 +951,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(args, p)
         if args.command == "emulate":
             return cmd_emulate(args, p)
+        if args.command == "serve":
+            from .web import serve_command
+
+            return serve_command(args)
         command = {"demo": cmd_demo, "run": cmd_run, "talk": cmd_talk}[args.command]
         return asyncio.run(command(args, p))
     except KeyboardInterrupt:

@@ -343,11 +343,17 @@ def zero_crossings(pcm: bytes) -> int:
     return int(np.count_nonzero(np.signbit(y[1:]) != np.signbit(y[:-1])))
 
 
+@pytest.mark.parametrize("backend", ["soxr", "numpy"])
 @pytest.mark.parametrize(("src", "dst"), [(24000, 48000), (16000, 44100), (48000, 16000)])
-def test_resampler_keeps_frequency_and_length_across_small_chunks(src: int, dst: int) -> None:
+def test_resampler_keeps_frequency_and_length_across_small_chunks(
+    src: int, dst: int, backend: Any
+) -> None:
     np = pytest.importorskip("numpy")
+    if backend == "soxr":
+        pytest.importorskip("soxr")
     audio = sine(src, 3.0)
-    resampler = Resampler(src, dst)
+    resampler = Resampler(src, dst, backend=backend)
+    assert resampler.backend == backend
     sizes = np.random.default_rng(7).integers(1, 300, size=len(audio))  # odd sizes too
     out: list[bytes] = []
     pos = 0
@@ -359,11 +365,30 @@ def test_resampler_keeps_frequency_and_length_across_small_chunks(src: int, dst:
     got = b"".join(out)
     assert abs(len(got) // 2 - 3.0 * dst) <= 1
     assert peak_hz(got, dst) == pytest.approx(1000.0, abs=2.0)
-    assert zero_crossings(got) == pytest.approx(6000, abs=3)  # 2 per cycle, 3000 cycles
-    # Chunk boundaries leave no trace: the same as converting the whole stream at once.
-    assert got == Resampler(src, dst).process(audio)
+    # The stream is `delay` late (silence first): 2 crossings per cycle of what came out.
+    assert zero_crossings(got) == pytest.approx(2000 * (3.0 - resampler.delay), abs=4)
+    # Chunk boundaries leave no trace: the same as converting the whole stream at once
+    # (soxr works in floats: within 2 LSB).
+    whole = Resampler(src, dst, backend=backend).process(audio)
     y = np.frombuffer(got, dtype="<i2").astype(np.int32)
-    assert np.abs(np.diff(y[dst // 100 :])).max() < 12000 * 2 * np.pi * 1000 / dst + 40
+    assert np.abs(y - np.frombuffer(whole, dtype="<i2")).max() <= (2 if backend == "soxr" else 0)
+    start = round(dst * (resampler.delay + 0.01))
+    assert np.abs(np.diff(y[start:])).max() < 12000 * 2 * np.pi * 1000 / dst + 40
+    assert resampler.underflows == 0
+
+
+@pytest.mark.parametrize("backend", ["soxr", "numpy"])
+def test_resampler_keeps_aliases_out(backend: Any) -> None:
+    """A 5 kHz tone has no place at 8 kHz: linear interpolation let it through at -6 dB."""
+    np = pytest.importorskip("numpy")
+    if backend == "soxr":
+        pytest.importorskip("soxr")
+    resampler = Resampler(24000, 8000, backend=backend)
+    tone5k = sine(24000, 1.0, freq=5000.0)
+    out = b"".join(resampler.process(tone5k[i : i + 960]) for i in range(0, len(tone5k), 960))
+    y = np.frombuffer(out, dtype="<i2").astype(np.float64)[2000:]
+    level_db = 20 * np.log10(np.sqrt(np.mean(y**2)) / (12000 / np.sqrt(2)))
+    assert level_db < -60
 
 
 def test_resampler_count_is_exact_on_a_long_stream() -> None:
@@ -398,10 +423,10 @@ async def test_player_resamples_to_the_device_rate() -> None:
         player.handle(m.AgentStartedSpeaking())
         player.handle(b"\x00\x40" * 480)
         assert player.queued_samples == 960
-        first = array("h")
-        first.frombytes(stream.pull())
-    # A fresh stream ramps up from silence; the interrupted reply's last sample is not used.
-    assert first[:3].tolist() == [0, 0x2000, 0x4000]
+        first = stream.pull()
+    # A fresh stream: exactly what a new resampler makes of the new reply, nothing of the
+    # interrupted one (with linear interpolation this was the ramp [0, 0x2000, 0x4000, ...]).
+    assert first == Resampler(24000, 48000).process(b"\x00\x40" * 480)
 
 
 @pytest.mark.anyio
@@ -425,6 +450,10 @@ def test_resampler_rejects_bad_rates() -> None:
     pytest.importorskip("numpy")
     with pytest.raises(ValueError, match="positive"):
         Resampler(0, 16000)
+    with pytest.raises(ValueError, match="quality"):
+        Resampler(8000, 16000, quality="best")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="backend"):
+        Resampler(8000, 16000, backend="scipy")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------- blocking use

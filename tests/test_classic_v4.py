@@ -1045,7 +1045,9 @@ def test_client_options_credentials_keepalive_and_types(monkeypatch: pytest.Monk
     assert DeepgramClient("", config)._credentials().header() == "Token config-key"
     assert DeepgramClient("arg-key", config)._credentials().header() == "Token arg-key"
     assert DeepgramClient(config=config)._credentials().header() == "Token config-key"
-    assert DeepgramClient(config)._credentials().header() == "Token config-key"  # DeepgramClient(config)
+    assert (
+        DeepgramClient(config)._credentials().header() == "Token config-key"
+    )  # DeepgramClient(config)
     monkeypatch.setenv("DEEPGRAM_API_KEY", "env-key")
     assert DeepgramClient("", DeepgramClientOptions())._credentials().header() == "Token env-key"
     token = DeepgramClientOptions(access_token="jwt")

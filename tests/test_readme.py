@@ -37,6 +37,10 @@ def _drop_first_session(i: int) -> Faults | None:
 EXPECTED: dict[str, tuple[dict[str, Any], list[str]]] = {
     "DeepgramClientOptions(": ({}, ["user: Hello from v4!", "assistant: You said: Hello from v4!"]),
     "ReconnectPolicy(": ({"faults": _drop_first_session}, ["connection lost", "back after"]),
+    "TwilioBridge(": (
+        {},
+        ["call CA", "caller heard reply 1 (interrupted: False)", "caller pressed 5"],
+    ),
     "tools=tools": ({}, ["user: What's the weather in Paris?"]),
     "AgentEmulator(script=script": ({}, ["We are open nine to five."]),
     "Quirks.realistic(": ({}, ["4 LatencyReport messages in one turn"]),

@@ -1,6 +1,8 @@
 """Audio helpers: WAV sources and sinks, G.711 conversion, a speaker player and a microphone.
 
-Everything but the devices is stdlib only. :class:`Player` and :class:`Microphone` use
+Everything but the devices and resampling is stdlib only (G.711 uses numpy's fancy indexing when
+numpy is installed). :class:`BargeIn` holds the barge-in rules the :class:`Player`, the phone
+bridges and the browser bridge share. :class:`Player` and :class:`Microphone` use
 ``sounddevice`` (the ``audio`` extra: ``pip install "deepgram-agent[audio]"``), imported only
 when a stream opens; pass ``device=`` to use another implementation of :class:`SoundDevice`
 (tests use an in-memory one). Pass ``device_rate=`` when the device cannot run at the
@@ -23,6 +25,9 @@ A conversation with barge-in::
 
 from __future__ import annotations
 
+from ._bargein import BargeIn as BargeIn
+from ._bargein import BargeInAction as BargeInAction
+from ._convert import StreamConverter as StreamConverter
 from ._convert import alaw_to_linear16 as alaw_to_linear16
 from ._convert import convert as convert
 from ._convert import linear16_to_alaw as linear16_to_alaw
@@ -43,10 +48,13 @@ from ._wav import read_wav_info as read_wav_info
 from ._wav import wav_chunks as wav_chunks
 
 __all__ = (
+    "BargeIn",
+    "BargeInAction",
     "Microphone",
     "Player",
     "Resampler",
     "SoundDevice",
+    "StreamConverter",
     "Stream",
     "WavInfo",
     "WavWriter",

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from .. import messages as m
 from ..options import coerce_settings, output_format
+from ._bargein import BargeIn, BargeInAction
 from ._convert import to_linear16
 from ._device import SoundDevice, Stream, open_stream
 from ._resample import Resampler
@@ -46,10 +47,11 @@ class Player:
 
     Feed it every event of the connection (:meth:`handle`): audio bytes are queued; on
     ``UserStartedSpeaking`` every queued sample is dropped at once (the device plays at most the
-    block it already holds) and agent audio is ignored until the next reply starts
-    (``AgentStartedSpeaking`` or an assistant ``ConversationText``). Playback-finished is
-    reported when the device has drained after ``AgentAudioDone``, not when that message
-    arrives.
+    block it already holds) and agent audio is ignored until the next reply starts. The rules
+    are :class:`~deepgram_agent.audio.BargeIn`'s (the next reply is recognised by its own audio
+    after its text, never by ``AgentStartedSpeaking``, which the server sends only with
+    ``experimental``). Playback-finished is reported when the device has drained after
+    ``AgentAudioDone``, not when that message arrives.
 
     Args:
         settings: the connection (preferred), or the Settings it was opened with; the format is
@@ -94,7 +96,8 @@ class Player:
         self.on_finished = on_finished
         self._lock = threading.Lock()
         self._buf = bytearray()
-        self._muted = False
+        #: The barge-in rules (shared with the phone and browser bridges).
+        self.gate = BargeIn()
         self._reply_done = False
         self._flowing = False
         self._had_audio = False
@@ -178,13 +181,12 @@ class Player:
         """Feed one connection event (audio bytes or a server message); others are ignored."""
         if isinstance(event, bytes | bytearray | memoryview):
             self.feed(event)
-        elif isinstance(event, m.UserStartedSpeaking):
-            self.barge_in()
-        elif isinstance(event, m.AgentStartedSpeaking) or (
-            isinstance(event, m.ConversationText) and event.role == "assistant"
-        ):
-            self._new_reply()
-        elif isinstance(event, m.AgentAudioDone):
+            return
+        with self._lock:
+            action = self.gate.handle(event)
+        if action is BargeInAction.FLUSH:
+            self._flush()
+        elif action is BargeInAction.REPLY_DONE:
             with self._lock:
                 self._reply_done = True
                 idle = not self._buf
@@ -195,9 +197,12 @@ class Player:
         """Queue agent audio (in the Settings' output encoding)."""
         pcm = to_linear16(audio, self.encoding)
         with self._lock:
-            if self._muted:
+            action = self.gate.audio(len(audio))
+            if action is BargeInAction.DROP:
                 self.ignored_samples += round(len(pcm) // 2 * self.device_rate / self.sample_rate)
                 return
+            if action is BargeInAction.REPLY_START:
+                self._reply_done = False
             if self._resampler is not None:  # under the lock: a barge-in resets its state
                 pcm = self._resampler.process(pcm)
             self._buf += pcm
@@ -208,22 +213,21 @@ class Player:
     def barge_in(self) -> None:
         """Drop every queued sample now and ignore agent audio until the next reply starts."""
         with self._lock:
+            self.gate.barge_in()
+        self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
             self.dropped_samples += len(self._buf) // 2
             self._buf.clear()
             if self._resampler is not None:
                 self._resampler.reset()
-            self._muted = True
             self._flowing = False
             self._reply_done = False
             was_playing = self._had_audio
             self._had_audio = False
         if was_playing:
             self._finish("interrupted")
-
-    def _new_reply(self) -> None:
-        with self._lock:
-            self._muted = False
-            self._reply_done = False
 
     # ------------------------------------------------------------------------------ device side
 

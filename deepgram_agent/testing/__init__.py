@@ -16,6 +16,10 @@ Quick start::
         ...  # point the client at emu.url with any API key
         session = await emu.wait_for_session()
 
+``FakeCall`` (:mod:`deepgram_agent.testing.phone`) plays a phone carrier (Twilio, Telnyx) against
+your phone bridge: caller audio at real-time pace, agent audio played on a simulated line,
+marks echoed, ``clear`` honoured.
+
 From a shell: ``python -m deepgram_agent.testing [--port N] [--api-key K] [--script FILE.json]
 [--fast-audio]`` prints the URL on its first line and serves until Ctrl-C.
 """
@@ -35,12 +39,14 @@ from ._server import serve as serve
 from ._server import serve_forever as serve_forever
 from ._session import EmulatorSession as EmulatorSession
 from ._session import SessionState as SessionState
+from .phone import FakeCall as FakeCall
 
 __all__ = (
     "AGENT_PATH",
     "DEFAULT_MS_PER_CHAR",
     "AgentEmulator",
     "EmulatorSession",
+    "FakeCall",
     "Faults",
     "Quirks",
     "Rule",

@@ -1,6 +1,7 @@
 """Audio for the emulator: G.711 tables, the synthetic agent voice and an energy VAD.
 
-Everything here is pure Python (no numpy) and free of I/O, so it is cheap to unit-test.
+Everything here is free of I/O, so it is cheap to unit-test; the G.711 codec is the package's
+own (``deepgram_agent.audio._g711``).
 
 * **Agent voice.** The emulator has no TTS. It "speaks" a deterministic tone of about 440 Hz at a
   quarter of full scale, :data:`DEFAULT_MS_PER_CHAR` milliseconds of audio per character of reply
@@ -20,6 +21,9 @@ import struct
 from array import array
 from dataclasses import dataclass, field
 from typing import Literal
+
+# G.711: one codec for the package, in deepgram_agent.audio (fast tables, numpy when present).
+from ..audio._g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
 
 __all__ = [
     "DEFAULT_MS_PER_CHAR",
@@ -44,91 +48,6 @@ PCM_ENCODINGS = frozenset({"linear16", "linear32", "mulaw", "alaw"})
 
 _TONE_HZ = 440.0
 _TONE_AMPLITUDE = 0.25
-
-
-# ---------------------------------------------------------------------------------------------
-# G.711
-# ---------------------------------------------------------------------------------------------
-
-_MULAW_BIAS = 0x84
-
-
-def _mulaw_encode_sample(sample: int) -> int:
-    # The classic CCITT reference works on 14-bit magnitudes (the same as audioop).
-    value = sample >> 2
-    if value < 0:
-        value = -value
-        mask = 0x7F
-    else:
-        mask = 0xFF
-    value = min(value, 8159) + 0x21
-    segment = (value >> 6).bit_length()
-    if segment > 7:
-        return (0x7F ^ mask) & 0xFF
-    return (((segment << 4) | ((value >> (segment + 1)) & 0x0F)) ^ mask) & 0xFF
-
-
-def _mulaw_decode_byte(byte: int) -> int:
-    u = ~byte & 0xFF
-    exponent = (u >> 4) & 0x07
-    sample = (((u & 0x0F) << 3) + _MULAW_BIAS) << exponent
-    sample -= _MULAW_BIAS
-    return -sample if u & 0x80 else sample
-
-
-def _alaw_encode_sample(sample: int) -> int:
-    if sample >= 0:
-        mask = 0xD5
-    else:
-        mask = 0x55
-        sample = -sample - 1
-    sample = min(sample, 32767)
-    if sample >= 256:
-        exponent = ((sample >> 8) & 0x7F).bit_length()
-        mantissa = (sample >> (exponent + 3)) & 0x0F
-        value = (exponent << 4) | mantissa
-    else:
-        value = sample >> 4
-    return (value ^ mask) & 0xFF
-
-
-def _alaw_decode_byte(byte: int) -> int:
-    a = byte ^ 0x55
-    t = (a & 0x0F) << 4
-    segment = (a & 0x70) >> 4
-    if segment == 0:
-        t += 8
-    elif segment == 1:
-        t += 0x108
-    else:
-        t = (t + 0x108) << (segment - 1)
-    return t if a & 0x80 else -t
-
-
-_MULAW_TO_PCM = array("h", (_mulaw_decode_byte(b) for b in range(256)))
-_ALAW_TO_PCM = array("h", (_alaw_decode_byte(b) for b in range(256)))
-
-
-def mulaw_encode(samples: array[int]) -> bytes:
-    """Encode 16-bit samples as G.711 mu-law bytes."""
-    return bytes(_mulaw_encode_sample(s) for s in samples)
-
-
-def alaw_encode(samples: array[int]) -> bytes:
-    """Encode 16-bit samples as G.711 A-law bytes."""
-    return bytes(_alaw_encode_sample(s) for s in samples)
-
-
-def mulaw_decode(data: bytes) -> array[int]:
-    """Decode G.711 mu-law bytes to 16-bit samples."""
-    table = _MULAW_TO_PCM
-    return array("h", (table[b] for b in data))
-
-
-def alaw_decode(data: bytes) -> array[int]:
-    """Decode G.711 A-law bytes to 16-bit samples."""
-    table = _ALAW_TO_PCM
-    return array("h", (table[b] for b in data))
 
 
 def bytes_per_sample(encoding: str) -> int:
