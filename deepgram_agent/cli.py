@@ -540,7 +540,12 @@ async def _wait(fut: asyncio.Future[Any], timeout: float, what: str, p: Printer)
 
 
 async def _finish_session(conn: Any, reader: asyncio.Task[None]) -> None:
-    """Close the connection (code 1000) and let the reader drain; bounded, cancel-safe."""
+    """Close the connection (code 1000) and let the reader drain; bounded, cancel-safe.
+
+    Raises:
+        Exception: what the reader failed with (a bug in printing or saving), unless the
+            command is being cancelled (Ctrl-C), which must stay a cancellation.
+    """
     try:
         await conn.close()
     finally:
@@ -548,6 +553,10 @@ async def _finish_session(conn: Any, reader: asyncio.Task[None]) -> None:
         if not reader.done():
             reader.cancel()
             await asyncio.wait({reader}, timeout=1)
+    failure = reader.exception() if reader.done() and not reader.cancelled() else None
+    current = asyncio.current_task()
+    if failure is not None and (current is None or not current.cancelling()):
+        raise failure
 
 
 def _interrupted(p: Printer, writer: Any) -> None:
@@ -671,6 +680,7 @@ async def cmd_demo(args: argparse.Namespace, p: Printer) -> int:
             finally:
                 mic.stop()
                 await asyncio.wait({mic_task}, timeout=1)
+                mic_task.cancel()  # no-op once it has ended
                 try:
                     await _finish_session(conn, reader)
                 finally:

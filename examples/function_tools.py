@@ -6,9 +6,19 @@ functions run in a worker thread, async ones on the event loop; errors and timeo
 ``{"error": ...}`` result the LLM can read).
 
 Run it against Deepgram (``DEEPGRAM_API_KEY=...``) or against the bundled emulator. The
-emulator has no LLM, so give it a script that calls this example's tools,
-``examples/scripts/weather_and_time.json``: its rule answers "weather" by calling
-``get_weather`` and ``get_local_time`` together, then replies with both results. In one shell::
+emulator has no LLM, so give it a script that calls this example's tools: this one, saved as
+``examples/scripts/weather_and_time.json``:
+
+    {
+      "rules": [
+        {"match": "weather",
+         "tool_calls": [[{"name": "get_weather", "arguments": {"city": "Paris"}},
+                         {"name": "get_local_time", "arguments": {"city": "Paris"}}]],
+         "reply": "In Paris it is {result[get_local_time]} and the weather is {result[get_weather]}"}
+      ]
+    }
+
+then, in one shell::
 
     python -m deepgram_agent.testing --port 8765 --fast-audio --script examples/scripts/weather_and_time.json
 

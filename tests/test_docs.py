@@ -286,3 +286,15 @@ def test_readme_debugging_cli_command_runs_and_logs(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert re.search(r"DEBUG deepgram_agent[.\w]*: ", out.stderr), out.stderr
     assert "agent: Hello!" in out.stdout  # logs go to stderr; the transcript stays on stdout
+
+
+def test_the_function_tools_script_file_is_the_one_its_docstring_shows() -> None:
+    import ast
+    import json
+
+    doc = ast.get_docstring(ast.parse((ROOT / "examples" / "function_tools.py").read_text()))
+    assert doc is not None
+    shown = re.search(r"\n(    \{\n.*?\n    \})\n", doc, flags=re.S)
+    assert shown
+    saved = (ROOT / "examples" / "scripts" / "weather_and_time.json").read_text()
+    assert json.loads(shown.group(1)) == json.loads(saved)
