@@ -619,13 +619,27 @@ def no_device(*args, **kwargs):
     raise PortAudioError("Error querying device -1")
 
 
-kind = sys.argv[1]
-if kind == "working":
-    from tests.test_audio import FakeSoundDevice
+class IdleStream:
+    # A device stream that opens and never delivers a block (a silent microphone).
 
-    fake = FakeSoundDevice()
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def close(self):
+        pass
+
+
+kind = sys.argv[1]
+fake = types.ModuleType("sounddevice")
+if kind == "working":
+    fake.RawInputStream = fake.RawOutputStream = IdleStream
 else:
-    fake = types.ModuleType("sounddevice")
     fake.PortAudioError = PortAudioError
     fake.RawInputStream = fake.RawOutputStream = no_device
     if kind == "no-device":
