@@ -1247,9 +1247,9 @@ def _add_talk(sub: Any) -> None:
 
 
 EMULATE_DESCRIPTION = """\
-Serve the Voice Agent emulator on 127.0.0.1 for other programs until Ctrl-C (exit status 0).
-The first line printed is its base URL (ws://127.0.0.1:PORT); point a client at it with
-DEEPGRAM_AGENT_URL or --url.
+Serve the Voice Agent emulator for other programs until Ctrl-C (exit status 0). The first
+line printed is its base URL (ws://127.0.0.1:PORT with the default --host); point a client
+at it with DEEPGRAM_AGENT_URL or --url.
 
 Keys: clients must send a key, as with Deepgram (Authorization: Token K, Bearer K, or the
 token/bearer subprotocol). Without --api-key any non-empty key is accepted; with --api-key K
