@@ -6,8 +6,8 @@ functions run in a worker thread, async ones on the event loop; errors and timeo
 ``{"error": ...}`` result the LLM can read).
 
 Run it against Deepgram (``DEEPGRAM_API_KEY=...``) or against the bundled emulator. The
-emulator has no LLM, so give it a script that calls this example's tools. Save this JSON as
-``weather_script.json``:
+emulator has no LLM, so give it a script that calls this example's tools: this one, saved as
+``examples/scripts/weather_and_time.json``:
 
     {
       "rules": [
@@ -20,7 +20,7 @@ emulator has no LLM, so give it a script that calls this example's tools. Save t
 
 then, in one shell::
 
-    python -m deepgram_agent.testing --port 8765 --fast-audio --script weather_script.json
+    python -m deepgram_agent.testing --port 8765 --fast-audio --script examples/scripts/weather_and_time.json
 
 and in another::
 

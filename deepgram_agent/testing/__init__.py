@@ -1,7 +1,7 @@
 """A protocol-faithful local emulator of Deepgram's Voice Agent API, for tests and demos.
 
 ``AgentEmulator`` serves ``ws://127.0.0.1:<port>/v1/agent/converse`` and behaves like the real
-service as described in the protocol reference: the handshake and its 401, ``Welcome``, strict
+service as described in docs/protocol.md: the handshake and its 401, ``Welcome``, strict
 ``Settings`` validation with the server's own error texts, idle timeout, scripted turns in the
 real event order, function calls (client- and server-side), agent audio in the negotiated
 format, an energy VAD with barge-in, runtime updates, injections, and fault injection.

@@ -75,7 +75,7 @@ def parse_client_text(
     Returns:
         ``(plain, result)``: ``plain`` is the decoded JSON object (``None`` when the frame is
         not a JSON object); ``result`` is the typed message, a :class:`Reject` carrying the
-        server's error code and recorded description (protocol.md 9.4), or :class:`Unchecked`.
+        server's error code and recorded description (docs/protocol.md 9.4), or :class:`Unchecked`.
     """
     try:
         plain = msgspec.json.decode(data)
@@ -102,7 +102,7 @@ def parse_client_text(
 
 
 def parse_credential(headers: Mapping[str, str]) -> tuple[str, str, str | None] | None:
-    """Find the credential of a WebSocket upgrade request (protocol.md 1.2).
+    """Find the credential of a WebSocket upgrade request (docs/protocol.md 1.2).
 
     Accepts ``Authorization: Token <key>`` / ``Bearer <jwt>`` (scheme case-insensitive) or
     ``Sec-WebSocket-Protocol: token, <key>`` / ``bearer, <jwt>``.

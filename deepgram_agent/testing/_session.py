@@ -6,7 +6,7 @@ and drives the conversation over an aiohttp ``WebSocketResponse``. The decisions
 I/O live in :mod:`._protocol` (parsing, validation, credentials), :mod:`._script` (what to say)
 and :mod:`._audio` (VAD and the agent's voice).
 
-Ordering of a turn (protocol.md 9.2; ``[x]`` only with ``"experimental": true``)::
+Ordering of a turn (docs/protocol.md 9.2; ``[x]`` only with ``"experimental": true``)::
 
     ConversationText(user) History(user) [EndOfThought] [AgentThinking]
     [FunctionCallRequest [FunctionCallResponse(server-side)] (client answers) History(function_calls)]*
@@ -130,8 +130,8 @@ class SessionState:
     """What the emulated agent is configured with and doing, plus traffic counters.
 
     Runtime updates (``UpdatePrompt``/``UpdateSpeak``/``UpdateThink``/``UpdateListen``) show here
-    as soon as they are acknowledged. ``UpdatePrompt`` *replaces* the prompt (protocol.md 12 #2
-    is unresolved; replacing is what the newest page says).
+    as soon as they are acknowledged. ``UpdatePrompt`` *replaces* the prompt
+    (docs/protocol.md 12 #2 is unresolved; replacing is what the newest page says).
     """
 
     phase: str = "connected"  # connected -> active (after SettingsApplied) -> closed

@@ -2,7 +2,7 @@
 
 Run it against the local emulator (no key, no network):
     python -m deepgram_agent.testing --port 8765 &
-    DEEPGRAM_AGENT_URL=ws://127.0.0.1:8765 python examples/basic_agent.py
+    DEEPGRAM_AGENT_URL=ws://127.0.0.1:8765 python examples/seed/basic_agent.py
 """
 
 from deepgram_agent import DeepgramClient, SettingsOptions, Agent, Listen, Speak, Think, Provider, AgentWebSocketEvents
