@@ -205,6 +205,7 @@ class AgentProtocol:
         "_all_hooks",
         "_audio_in",
         "_audio_out",
+        "_garbage",
         "_held",
         "_hooks",
         "_max_held_audio",
@@ -268,6 +269,7 @@ class AgentProtocol:
         self._trace = wire_logger.isEnabledFor(logging.DEBUG)
         self._audio_in: _AudioMeter | None = None
         self._audio_out: _AudioMeter | None = None
+        self._garbage: _GarbageLog | None = None
 
     def __repr__(self) -> str:
         return f"<AgentProtocol {self.phase.name} request_id={self.request_id!r}>"
@@ -532,7 +534,7 @@ def _on_function_call_cancelled(proto: AgentProtocol, msg: m.FunctionCallCancell
 
 
 class _GarbageLog:
-    """Logs undecodable frames: the first few one by one, then a summary every 10 s.
+    """Logs a session's undecodable frames: the first few one by one, then a summary every 10 s.
 
     A server that sends 100,000 garbage frames must not print 100,000 lines.
     """
@@ -569,13 +571,12 @@ class _GarbageLog:
         )
 
 
-_garbage = _GarbageLog()
-
-
 def _on_unhandled(proto: AgentProtocol, msg: m.Unhandled) -> None:
     proto.unhandled_received += 1
     if msg.reason is not None:
-        _garbage.report(msg)
+        if proto._garbage is None:  # made on the first bad frame: none for a healthy session
+            proto._garbage = _GarbageLog()
+        proto._garbage.report(msg)
 
 
 #: The session rules, run before any hook. One table for every protocol object.
