@@ -137,13 +137,14 @@ def client_order_error(phase: Phase, message_type: str, *, binary: bool = False)
             return None
         return m.Error(
             code="BINARY_MESSAGE_BEFORE_SETTINGS",
-            description="Received binary audio before Settings.",
+            description="Received binary message before Settings.",
         )
     if message_type == "Settings":
         if settled:
             return m.Error(
                 code="SETTINGS_ALREADY_APPLIED",
-                description="Settings have already been applied for this session.",
+                description="Settings have already been applied to this session; open a new "
+                "connection to change them wholesale, or use the Update* messages.",
             )
         return None
     if not settled:

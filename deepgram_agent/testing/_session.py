@@ -33,6 +33,7 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
+from .._protocol import PendingCalls, Phase, client_order_error
 from .._validate import normalize_client_message, normalize_settings
 from ..exceptions import DeepgramTimeoutError
 from ..messages import (
@@ -98,7 +99,6 @@ IDLE_BEFORE_SETTINGS_TEXT = (
     "'Settings' message at the beginning of the session."
 )
 #: Constructed after "Received <Type> before Settings." (the live text for JSON messages).
-BINARY_BEFORE_SETTINGS_TEXT = "Received binary message before Settings."
 
 # Keys whose values may be secrets: a log line about them names the path only.
 _SECRET_PATH = ("headers", "credentials", "authorization", "api_key", "token")
@@ -280,6 +280,7 @@ class EmulatorSession:
         self._speech_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._pending: dict[str, _Pending] = {}
+        self._calls = PendingCalls()
         self._vad: EnergyVad | None = None
         self._stall_until = 0.0
         self._rng: random.Random = options.quirks.rng(index)
@@ -774,10 +775,7 @@ class EmulatorSession:
         )
         if self.settings is None:
             if not is_settings:
-                kind = result.type
-                await self._fatal(
-                    "NON_SETTINGS_MESSAGE_BEFORE_SETTINGS", f"Received {kind} before Settings."
-                )
+                await self._fatal_order(result.type)
             elif self._replaying:
                 self.settings = plain  # validated; the recording says what comes next
                 output = _dict(_dict(plain.get("audio")).get("output"))
@@ -802,7 +800,7 @@ class EmulatorSession:
     async def _on_audio(self, data: bytes) -> None:
         self._record(len(data), len(data))
         if self.settings is None:
-            await self._fatal("BINARY_MESSAGE_BEFORE_SETTINGS", BINARY_BEFORE_SETTINGS_TEXT)
+            await self._fatal_order("", binary=True)
         if self._opts.quirks.latency_report == "split" and self.state.phase == "active":
             await self._stt_report(len(data))
         if self._vad is None:
@@ -835,11 +833,14 @@ class EmulatorSession:
             await self._send_json(LatencyReport(stt_latency=stt))
 
     async def _fatal_second_settings(self) -> None:
-        await self._fatal(
-            "SETTINGS_ALREADY_APPLIED",
-            "Settings have already been applied to this session; open a new connection to "
-            "change them wholesale, or use the Update* messages.",
-        )
+        await self._fatal_order("Settings")
+
+    async def _fatal_order(self, kind: str, *, binary: bool = False) -> None:
+        """A frame out of the session order: the server's Error (the rule the client shares)."""
+        phase = Phase.READY if self.settings is not None else Phase.AWAITING_APPLIED
+        error = client_order_error(phase, kind, binary=binary)
+        assert error is not None
+        await self._fatal(error.code, error.description)
 
     async def _dispatch(self, plain: dict[str, Any], msg: ClientMessage) -> None:
         st = self.state
@@ -1075,6 +1076,8 @@ class EmulatorSession:
                 self._agent_tasks.discard(task)
                 self._speech_tasks.discard(task)
         cancelled = [FunctionCallCancelledItem(id=i, name=p.name) for i, p in self._pending.items()]
+        for i in self._pending:
+            self._calls.discard(i)
         for p in self._pending.values():
             p.future.cancel()
         self._pending.clear()
@@ -1249,6 +1252,7 @@ class EmulatorSession:
             if not server_side:
                 fut: asyncio.Future[str] = loop.create_future()
                 self._pending[cid] = _Pending(call.name, fut, loop.time())
+                self._calls.add(cid, call.name)
                 st.pending_calls[cid] = call.name
                 waits[cid] = fut
         if waits:
@@ -1281,15 +1285,14 @@ class EmulatorSession:
 
         A response without ``id`` answers the oldest pending call of that ``name``.
         """
-        cid: str | None = msg.id if isinstance(msg.id, str) else None
-        if cid is None:
-            cid = next((i for i, p in self._pending.items() if p.name == msg.name), None)
+        given = msg.id if isinstance(msg.id, str) else None
+        cid = self._calls.resolve(msg.name, given)  # the rule the client applies too
         pending = self._pending.pop(cid, None) if cid is not None else None
         if pending is None:
             log.info(
                 "session #%d: FunctionCallResponse for %s (%s) ignored: no such pending call",
                 self.index,
-                cid,
+                given,
                 msg.name,
             )
             return
