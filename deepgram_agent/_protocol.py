@@ -37,7 +37,7 @@ from typing import Any, TypeAlias
 
 from . import messages as m
 from ._codec import decode_server, encode, fast_decoder
-from .exceptions import DeepgramError, SettingsRejected
+from .exceptions import SettingsError, SettingsRejected
 
 __all__ = [
     "AgentProtocol",
@@ -370,22 +370,26 @@ class AgentProtocol:
         its name.
 
         Raises:
-            DeepgramError: a second ``Settings``, or a response nobody asked for by name.
+            SettingsError: a second ``Settings``, or a response without an id that no pending
+                call of its name can take.
         """
         if isinstance(message, m.Settings):
-            raise DeepgramError(
+            raise SettingsError(
+                "type",
                 "Settings can only be sent once, when connecting (the server answers a second "
                 "one with SETTINGS_ALREADY_APPLIED); open a new connection to change them "
-                "wholesale, or use update_prompt/update_speak/update_think/update_listen"
+                "wholesale, or use update_prompt/update_speak/update_think/update_listen",
+                code="SETTINGS_ALREADY_APPLIED",
             )
         if isinstance(message, m.FunctionCallResponse):
             call_id = message.id if isinstance(message.id, str) else None
             resolved = self.pending.resolve(message.name, call_id)
             if call_id is None:
                 if resolved is None:
-                    raise DeepgramError(
+                    raise SettingsError(
+                        "id",
                         f"no pending FunctionCallRequest for function {message.name!r}, so the "
-                        "response has no id to answer; pass id=<the request's functions[i].id>"
+                        "response has no id to answer; pass id=<the request's functions[i].id>",
                     )
                 message = m.FunctionCallResponse(
                     id=resolved, name=message.name, content=message.content

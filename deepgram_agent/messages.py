@@ -518,8 +518,14 @@ class InjectAgentMessage(ClientMessage, tag="InjectAgentMessage"):
     """
 
     message: str | UnsetType = UNSET
-    behavior: Literal["default", "queue", "interrupt"] | UnsetType = UNSET
+    behavior: str | UnsetType = UNSET  # default | queue | interrupt; open: newer values pass
     is_dynamic: bool | UnsetType = UNSET
+
+
+def _settings_error(path: str, problem: str) -> Exception:
+    from .exceptions import SettingsError
+
+    return SettingsError(path, problem)
 
 
 class _FunctionCallResponseMeta(type(msgspec.Struct)):  # type: ignore[misc]
@@ -535,9 +541,21 @@ class _FunctionCallResponseMeta(type(msgspec.Struct)):  # type: ignore[misc]
                 kwargs[key] = value
         for old, new in (("result", "content"), ("output", "content"), ("function_call_id", "id")):
             if old in kwargs:  # the seed's result=, and the early-access names
-                if new in kwargs:
-                    raise TypeError(f"pass {new}= or {old}=, not both")
-                kwargs[new] = kwargs.pop(old)
+                if kwargs.get(new) is not None and kwargs[old] is not None:
+                    raise _settings_error(
+                        new, f"{old}= and {new}= are the same field; pass one of them"
+                    )
+                value = kwargs.pop(old)
+                if value is not None:
+                    kwargs[new] = value
+        if kwargs.get("name") is None:
+            raise _settings_error("name", "FunctionCallResponse needs name= (the function's name)")
+        if kwargs.get("content") is None:
+            raise _settings_error(
+                "content",
+                "FunctionCallResponse needs result=... (or content=...): the text for "
+                "the LLM (JSON-encode structured results)",
+            )
         content = kwargs.get("content")
         if content is not None and not isinstance(content, str):
             kwargs["content"] = msgspec.json.encode(content).decode()
@@ -571,8 +589,8 @@ class FunctionCallResponse(
         return self.content
 
     def to_message(self, id: str | None = None) -> FunctionCallResponse:
-        """This response, with ``id`` filled in when given (the classic option API)."""
-        if id is None or id == self.id:
+        """This response, with ``id`` filled in when it has none (an id given wins)."""
+        if id is None or isinstance(self.id, str):
             return self
         return FunctionCallResponse(id=id, name=self.name, content=self.content)
 

@@ -1661,18 +1661,9 @@ class Context(_Options):
         }
 
 
-class Flags(_Options):
-    """``flags``: ``Flags(history=False)`` turns off ``History`` events."""
-
-    _PATH = "flags"
-    history: _Field[bool | None] = _Field(None)
-
-    def __init__(self, *, history: bool | None = None) -> None:
-        super().__init__()
-        self.history = history
-
-    def _build(self, path: str) -> dict[str, Any]:
-        return {} if self.history is None else {"history": self.history}
+#: ``flags``: ``Flags(history=False)`` turns off ``History`` events. One class with the wire
+#: struct (:class:`deepgram_agent.messages.Flags`).
+Flags = messages.Flags
 
 
 _ThinkArg = Think | Mapping[str, Any] | Sequence[Think | Mapping[str, Any]]
@@ -2287,72 +2278,11 @@ class InjectUserMessageOptions(_MessageOptions):
         return {"content": self.content}
 
 
-class FunctionCallResponse(_MessageOptions):
-    """``FunctionCallResponse``: the result of a client-side function call.
-
-    Seed style ``FunctionCallResponse(name=..., result=json.dumps(...))`` or wire style
-    ``(id=..., name=..., content=...)``. A result that is not a string is JSON-encoded.
-    ``id`` may be left out: the connection fills it from the pending ``FunctionCallRequest``
-    (see :meth:`to_message`).
-    """
-
-    _TYPE = "FunctionCallResponse"
-    id: _Field[str | None] = _Field(None)
-    name: _Field[str | None] = _Field(None)
-    content: _Field[str | None] = _Field(None)
-
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        result: Any = None,
-        id: str | None = None,
-        content: Any = None,
-    ) -> None:
-        super().__init__()
-        self.id = id
-        self.name = name
-
-        def text(value: Any) -> str | None:
-            if value is None or isinstance(value, str):
-                return value
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-        self.content = _one_of(
-            "content", "FunctionCallResponse", ("result", text(result)), ("content", text(content))
-        )
-
-    @property
-    def result(self) -> str | None:
-        """The seed's name for ``content``."""
-        return self.content
-
-    def _body(self) -> dict[str, Any]:
-        if self.name is None:
-            raise SettingsError("name", "FunctionCallResponse needs name= (the function's name)")
-        if self.content is None:
-            raise SettingsError("content", "FunctionCallResponse needs result=... (or content=...)")
-        out: dict[str, Any] = {}
-        if self.id is not None:
-            out["id"] = self.id
-        out["name"] = self.name
-        out["content"] = self.content
-        return out
-
-    def to_message(self, id: str | None = None) -> messages.FunctionCallResponse:
-        """The typed message.
-
-        Args:
-            id: the call id to use when this response has none (the core passes the pending
-                request's id); an id given to the constructor wins. With neither, ``id`` is
-                ``UNSET`` (left out of the JSON).
-        """
-        data = self.to_dict()
-        if "id" not in data and id is not None:
-            data["id"] = id
-        msg = check_client_message(data)
-        assert isinstance(msg, messages.FunctionCallResponse)
-        return msg
+#: ``FunctionCallResponse``: one class with the wire message
+#: (:class:`deepgram_agent.messages.FunctionCallResponse`), which also takes the seed's
+#: ``FunctionCallResponse(name=..., result=...)`` and the classic positional
+#: ``(id, name, content)``; an ``id`` left out is filled in from the pending request.
+FunctionCallResponse = messages.FunctionCallResponse
 
 
 class AgentKeepAlive(_MessageOptions):

@@ -19,7 +19,7 @@ from deepgram_agent._protocol import (
     Phase,
     client_order_error,
 )
-from deepgram_agent.exceptions import DeepgramError
+from deepgram_agent.exceptions import SettingsError
 
 SETTINGS = {
     "type": "Settings",
@@ -105,7 +105,7 @@ def test_close_frame_is_recorded() -> None:
 
 def test_settings_cannot_be_prepared_a_second_time() -> None:
     proto = ready_protocol()
-    with pytest.raises(DeepgramError, match="only be sent once"):
+    with pytest.raises(SettingsError, match="only be sent once"):
         proto.prepare(msgspec.convert(SETTINGS, m.Settings))
 
 
@@ -136,7 +136,7 @@ def test_a_response_without_id_answers_the_oldest_pending_call_of_its_name() -> 
     assert list(proto.pending.as_dict()) == ["b1", "a2"]
     proto.prepare(m.FunctionCallResponse(id="a2", name="lookup", content="x"))
     assert list(proto.pending.as_dict()) == ["b1"]
-    with pytest.raises(DeepgramError, match="no pending FunctionCallRequest for function 'lookup'"):
+    with pytest.raises(SettingsError, match=r"no pending FunctionCallRequest for function 'lookup'"):
         proto.prepare(m.FunctionCallResponse(name="lookup", content="x"))
     proto.receive_text(
         frame(type="FunctionCallCancelled", functions=[{"id": "b1", "name": "other"}])
