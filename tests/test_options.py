@@ -702,7 +702,7 @@ def test_think_and_speak_endpoints_take_no_method() -> None:
 
 def test_think_provider_types_and_models() -> None:
     # The seed declares gpt-4, which the server no longer lists: the default is a current model
-    # (protocol.md 5.1.2); a model you give is sent as given.
+    # (docs/protocol.md 5.1.2); a model you give is sent as given.
     assert Think().to_dict() == {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}}
     assert Think().model == "gpt-4o-mini" == DEFAULT_THINK_MODEL
     assert Think(model="gpt-4").to_dict()["provider"]["model"] == "gpt-4"
@@ -900,7 +900,7 @@ def test_inject_text_and_message_contradict() -> None:
     assert InjectUserMessageOptions(text="a", content="a").text == "a"
 
 
-# ---- recorded bad shapes of protocol.md 9.4, given as dicts ----------------------------------
+# ---- recorded bad shapes of docs/protocol.md 9.4, given as dicts ----------------------------------
 
 AUDIO = {"input": {"encoding": "linear16", "sample_rate": 16000}}
 

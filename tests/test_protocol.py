@@ -136,7 +136,9 @@ def test_a_response_without_id_answers_the_oldest_pending_call_of_its_name() -> 
     assert list(proto.pending.as_dict()) == ["b1", "a2"]
     proto.prepare(m.FunctionCallResponse(id="a2", name="lookup", content="x"))
     assert list(proto.pending.as_dict()) == ["b1"]
-    with pytest.raises(SettingsError, match=r"no pending FunctionCallRequest for function 'lookup'"):
+    with pytest.raises(
+        SettingsError, match=r"no pending FunctionCallRequest for function 'lookup'"
+    ):
         proto.prepare(m.FunctionCallResponse(name="lookup", content="x"))
     proto.receive_text(
         frame(type="FunctionCallCancelled", functions=[{"id": "b1", "name": "other"}])

@@ -88,7 +88,7 @@ _END_OF_THOUGHT = b'{"type":"EndOfThought"}'
 _TEXT = aiohttp.WSMsgType.TEXT
 _BINARY = aiohttp.WSMsgType.BINARY
 
-#: The server's texts (protocol.md 9.6, live captures).
+#: The server's texts (docs/protocol.md 9.6, live captures).
 IDLE_TIMEOUT_TEXT = (
     "We waited too long for a websocket message. Please ensure that you're sending binary "
     "messages containing user speech."
@@ -495,7 +495,7 @@ class EmulatorSession:
                 return
 
     async def _echo_close(self, code: int, reason: str) -> None:
-        """Answer a client's close frame with the same code and reason (protocol.md 9.6)."""
+        """Answer a client's close frame with the same code and reason (docs/protocol.md 9.6)."""
         ws = self._ws
         assert ws is not None
         self._ending = True
@@ -711,7 +711,7 @@ class EmulatorSession:
                     kind = "idle"
                 now = loop.time()
                 if now >= deadline:
-                    # The server's one text for both (protocol.md 3 rule 4 and 9.6).
+                    # The server's one text for both (docs/protocol.md 3 rule 4 and 9.6).
                     if kind == "function":
                         names = ", ".join(sorted({p.name for p in self._pending.values()}))
                         log.info(
@@ -874,7 +874,7 @@ class EmulatorSession:
         # KeepAlive and __customToThinkProvider: recorded, no reply.
 
     def _apply_listen_update(self, listen: dict[str, Any]) -> None:
-        # protocol.md 5.5: a partial update; omitted keys keep their value except
+        # docs/protocol.md 5.5: a partial update; omitted keys keep their value except
         # language_hints, which resets when omitted.
         old = dict((self.state.listen or {}).get("provider") or {})
         new = listen.get("provider") or {}
@@ -1091,7 +1091,7 @@ class EmulatorSession:
     def _start_turn(self, text: str, *, from_audio: bool) -> None:
         # A new user turn drops a reply that has not started speaking (and voids its function
         # calls); speech already under way finishes first, so its AgentAudioDone can arrive
-        # after the new turn's EndOfThought, as in the 2025 recordings (protocol.md 9.3).
+        # after the new turn's EndOfThought, as in the 2025 recordings (docs/protocol.md 9.3).
         cancelled = self._interrupt(keep_speech=True)
         speaking = list(self._speech_tasks)
         self._spawn(lambda: self._turn(text, after=speaking, cancelled=cancelled, audio=from_audio))
@@ -1374,7 +1374,7 @@ class EmulatorSession:
                 played += len(piece) / bytes_per_second
         st.agent_speaking = False
         if report and not split:
-            # protocol.md 9.5 places LatencyReport after the audio, before AgentAudioDone.
+            # docs/protocol.md 9.5 places LatencyReport after the audio, before AgentAudioDone.
             extra: dict[str, Any] = {}
             if audio and "stt_latency" in latency:
                 extra["stt_latency"] = latency["stt_latency"]
@@ -1453,7 +1453,7 @@ class EmulatorSession:
             await self._send_json(FunctionCallCancelled(functions=cancelled))
         delay = self._barge_in_delay() if was_speaking else None
         if delay is not None:
-            # protocol.md 8: AgentAudioDone for the cut speech 10-180 ms after the barge-in.
+            # docs/protocol.md 8: AgentAudioDone for the cut speech 10-180 ms after the barge-in.
             self._late_done = self._aux(self._audio_done_after(delay))
 
     async def _on_speech_end(self) -> None:
