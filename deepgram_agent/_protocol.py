@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from . import messages as m
-from ._codec import decode_server, encode, fast_decoder
+from ._codec import decode_server, encode, fast_decoder, message_type_of
 from .exceptions import SettingsError, SettingsRejected
 
 __all__ = [
@@ -311,7 +311,8 @@ class AgentProtocol:
             item = decode_server(data)
         self.messages_received += 1
         if self._trace:
-            wire_logger.debug("<- %s %d B %s", item.type, len(data), _excerpt(data))
+            kind = item.type if type(item) is not m.Unhandled else f"{item.message_type}(Unhandled)"
+            wire_logger.debug("<- %s %d B %s", kind, len(data), _excerpt(data))
         rule = _RULES.get(type(item))
         if rule is not None:
             rule(self, item)
@@ -400,7 +401,8 @@ class AgentProtocol:
         """A text frame went out."""
         self.messages_sent += 1
         if self._trace:
-            wire_logger.debug("-> %d B %s", len(frame), _excerpt(frame))
+            kind = message_type_of(frame) or "text"
+            wire_logger.debug("-> %s %d B %s", kind, len(frame), _excerpt(frame))
 
     def audio_sent(self, size: int) -> None:
         """An audio frame of ``size`` bytes went out."""

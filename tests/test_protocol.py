@@ -294,5 +294,5 @@ def test_the_wire_log_shows_every_frame_and_redacts_the_settings(
             proto.receive_binary(b"\x00" * 480)
     text = caplog.text
     assert "<- Welcome" in text and "<- SettingsApplied" in text
-    assert "-> Settings" in text and "-> 20 B" in text
+    assert "-> Settings" in text and "-> KeepAlive 20 B" in text
     assert "sk-x" not in text and "***" in text
