@@ -36,6 +36,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import struct
 import time
@@ -891,7 +892,12 @@ class SocketConnection(AgentConnection):
         if self._recorder is not None:
             self._recorder.text("out", frame)
         await self._wait_phase(lambda p: p >= Phase.READY)
-        self._check_handshake("SettingsApplied")
+        if self._rx.handshaking or self._closing_by_us:  # no SettingsApplied, or we closed
+            self._check_handshake("SettingsApplied")
+        if self._closed:
+            # Ready, and ended at once (before this task ran again): the session did open, so
+            # the stream delivers what arrived and then the end, whatever the scheduling.
+            return
         await self._tx.flush_held()
         if self.options.keepalive_interval:
             _keepalive_clock(asyncio.get_running_loop()).add(self)
@@ -904,12 +910,15 @@ class SocketConnection(AgentConnection):
             raise ConnectionClosedOK(None, "", "closed by the application while connecting")
         if self._closed or proto.phase is Phase.CLOSED:
             code = proto.close_code if proto.close_code is not None else 1006
+            end = self._end_error
+            why = getattr(end, "detail", "")
             err = ConnectionClosedError(
                 code,
                 proto.close_reason,
-                f"the server closed the connection before sending {what}",
+                f"the server closed the connection before sending {what}"
+                + (f" ({why})" if why else ""),
             )
-            cause = self._end_error.__cause__ if self._end_error is not None else None
+            cause = end.__cause__ if end is not None else None
             if cause is not None:
                 err.__cause__ = cause
             raise err
@@ -1191,7 +1200,8 @@ async def _dial(
             autoclose=True,
             compress=0,
             heartbeat=options.ping_interval,
-            max_msg_size=options.max_message_size,
+            # aiohttp refuses a frame of exactly its limit: ours is the largest frame accepted.
+            max_msg_size=options.max_message_size + 1 if options.max_message_size > 0 else 0,
             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=options.close_timeout),
             decode_text=False,
         )
@@ -1231,9 +1241,12 @@ def _abnormal_end(
     detail = "the server closed the session" if saw_close else "the connection was lost"
     if isinstance(cause, aiohttp.WebSocketError) and cause.code == 1009:
         code = 1009
+        # aiohttp says "Message size N exceeds limit L" with its own limit (ours + 1).
+        size = re.search(r"size (\d+)", str(cause))
         detail = (
-            f"the server sent a frame larger than max_message_size ({options.max_message_size} "
-            f"bytes): {cause}; raise max_message_size if that is expected"
+            f"the server sent a frame of {size.group(1) + ' bytes' if size else 'more bytes'}, "
+            f"more than max_message_size ({options.max_message_size} bytes); raise "
+            "max_message_size if that is expected"
         )
     elif isinstance(cause, aiohttp.ServerTimeoutError):
         detail = (
