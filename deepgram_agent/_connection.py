@@ -306,11 +306,11 @@ async def _finish_write(coro: Coroutine[Any, Any, None], first: Any) -> None:
 
 class _Writer:
     """Writes one socket's frames: sends, the frames held until ``SettingsApplied``,
-    keepalive, and the rule that a send stuck on a server that stopped reading fails the
-    connection after ``send_timeout`` (see :class:`_FinishWrite`). One per
-    :class:`SocketConnection`."""
+    keepalive, and the rule that a write stuck on a server that stopped reading fails the
+    connection ``send_timeout`` seconds after it got stuck (see :class:`_FinishWrite`),
+    whatever the callers' own timeouts. One per :class:`SocketConnection`."""
 
-    __slots__ = ("conn", "direct", "proto", "stuck", "ws")
+    __slots__ = ("conn", "direct", "proto", "stuck", "timed_out", "ws")
 
     def __init__(self, conn: SocketConnection, proto: AgentProtocol) -> None:
         self.conn = conn
@@ -320,24 +320,35 @@ class _Writer:
         self.direct = False
         #: A send waiting for the server to read (finished by a task of ours).
         self.stuck: asyncio.Task[None] | None = None
+        #: Why the connection failed when a stuck write outlived ``send_timeout``.
+        self.timed_out: str | None = None
+
+    def closed_error(self) -> ConnectionClosed:
+        """What a send on the closed (or closing, or failed) connection raises."""
+        conn = self.conn
+        end = conn._end_error
+        if end is not None:
+            why = getattr(end, "detail", "")
+            err = ConnectionClosedError(
+                conn.close_code or 1006,
+                conn.close_reason,
+                "cannot send: the connection is closed" + (f" ({why})" if why else ""),
+            )
+            err.__cause__ = end
+            return err
+        return ConnectionClosedOK(
+            conn.close_code, conn.close_reason, "cannot send: the connection is closed"
+        )
 
     def check_open(self) -> aiohttp.ClientWebSocketResponse[bool]:
         ws = self.ws
         conn = self.conn
-        if ws is None or conn._closed or ws.closed:
-            if conn._end_error is not None:
-                raise ConnectionClosedError(
-                    conn.close_code or 1006,
-                    conn.close_reason,
-                    "cannot send: the connection is closed",
-                ) from conn._end_error
-            raise ConnectionClosedOK(
-                conn.close_code, conn.close_reason, "cannot send: the connection is closed"
-            )
+        if ws is None or conn._closed or ws.closed or conn._end_error is not None:
+            raise self.closed_error()
         return ws
 
     async def write(self, data: Any, opcode: WSMsgType) -> None:
-        """Write one frame. Cancelling is safe; a send the server does not read for
+        """Write one frame. Cancelling is safe; a write the server does not read for
         ``send_timeout`` seconds fails the connection (see :class:`_FinishWrite`)."""
         if self.stuck is not None:
             await self._until_written(self.stuck)
@@ -349,21 +360,37 @@ class _Writer:
             return  # written without waiting: the usual case
         except (ConnectionError, aiohttp.ClientError) as exc:
             raise self._failed(exc) from exc
-        task = self.stuck = asyncio.get_running_loop().create_task(_finish_write(coro, first))
+        loop = asyncio.get_running_loop()
+        task = self.stuck = loop.create_task(_finish_write(coro, first))
+        timeout = self.conn.options.send_timeout
+        if timeout is not None:
+            # The deadline belongs to the stuck write, not to whoever waits for it: an app
+            # that gives each send 0.1 s must not keep a dead uplink alive forever.
+            timer = loop.call_later(timeout, self._expired, task, timeout)
+            task.add_done_callback(lambda _: timer.cancel())
         await self._until_written(task)
 
+    def _expired(self, task: asyncio.Task[None], timeout: float) -> None:
+        if task.done():
+            return
+        self.timed_out = (
+            f"the server has not read what was sent for {timeout} s (send_timeout); the "
+            "connection is closed as failed"
+        )
+        self.conn._fail(DeepgramTimeoutError(self.timed_out))  # cancels the stuck write
+
     async def _until_written(self, task: asyncio.Task[None]) -> None:
-        timeout = self.conn.options.send_timeout
         try:
-            async with asyncio.timeout(timeout):
-                await asyncio.shield(task)
-        except TimeoutError:
-            err = DeepgramTimeoutError(
-                f"the server has not read what was sent for {timeout} s (send_timeout); the "
-                "connection is closed as failed"
-            )
-            self.conn._fail(err)
-            raise err from None
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
+                raise  # our caller was cancelled: the write goes on without it
+            # The write itself was stopped (send_timeout, close, the socket failing): every
+            # send that waited for it gets our error, never a bare CancelledError.
+            if self.timed_out is not None:
+                raise DeepgramTimeoutError(self.timed_out) from None
+            raise self.closed_error() from None
         except (ConnectionError, aiohttp.ClientError) as exc:
             raise self._failed(exc) from exc
         finally:
@@ -383,14 +410,20 @@ class _Writer:
         if stuck is not None and not stuck.done():
             stuck.cancel()
 
+    def _check_holdable(self) -> None:
+        """A send that cannot go straight out is held until ``SettingsApplied``; raise when it
+        would never be sent (closed, closing or failed) instead of holding it silently."""
+        conn = self.conn
+        if conn._closed or conn._closing_by_us or conn._end_error is not None:
+            raise self.closed_error()
+
     async def send_audio(self, data: Any) -> None:
         if type(data) is not bytes:
             data = audio_bytes(data)
         if not data:
             return
         if not self.direct:
-            if self.conn._closed:
-                self.check_open()
+            self._check_holdable()
             self.proto.hold(True, bytes(data))
             return
         await self.write(data, _BINARY)
@@ -401,8 +434,7 @@ class _Writer:
 
     async def send_text(self, frame: bytes) -> None:
         if not self.direct:
-            if self.conn._closed:
-                self.check_open()
+            self._check_holdable()
             self.proto.hold(False, frame)
             return
         await self.write(frame, _TEXT)
@@ -978,10 +1010,10 @@ class SocketConnection(AgentConnection):
         so the reader sees the end and finishes the session with this cause."""
         if self._closing_by_us or self._closed:
             return
-        self._tx.stop()
         if self._end_error is None:
             self._end_error = ConnectionClosedError(1006, "", f"send failed: {cause}")
             self._end_error.__cause__ = cause
+        self._tx.stop()
         ws = self._ws
         sock = ws.get_extra_info("socket") if ws is not None else None
         if sock is not None:
