@@ -229,6 +229,15 @@ def _adapt(handler: Callable[..., Any], event_name: str = "") -> Callable[[Any, 
     return lambda client, event: handler(client, event)
 
 
+class _Raised:
+    """A ``SystemExit``/``KeyboardInterrupt`` a coroutine handler raised on the loop thread."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
 class _Handlers:
     """Handler registry and event delivery shared by both callback clients."""
 
@@ -318,10 +327,19 @@ class AgentWebSocketClient(_Handlers):
                     from .sync import loop_thread
 
                     async def _await(aw: Awaitable[Any] = result) -> Any:
-                        return await aw
+                        try:
+                            return await aw
+                        except (SystemExit, KeyboardInterrupt) as exc:
+                            # Handed back, not raised: on the SDK's shared loop thread it
+                            # would stop the loop every blocking connection runs on.
+                            return _Raised(exc)
 
-                    loop_thread().run(_await(), None)
-            except Exception as exc:
+                    outcome = loop_thread().run(_await(), None)
+                    if isinstance(outcome, _Raised):
+                        raise outcome.exc
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
+                # SystemExit & co. from a handler cannot end the program from this thread;
+                # uncaught, they would end the dispatcher and silently wedge the session.
                 if name != "Error":
                     self._emit("Error", self._handler_error(name, handler, exc))
                 else:
