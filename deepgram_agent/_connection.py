@@ -1281,9 +1281,10 @@ def _abnormal_end(
             "max_message_size if that is expected"
         )
     elif isinstance(cause, aiohttp.ServerTimeoutError):
+        ping = options.ping_interval or 0
         detail = (
-            f"the server stopped answering: no data and no pong for "
-            f"{(options.ping_interval or 0) * 1.5:.1f} s (ping_interval={options.ping_interval})"
+            f"the server stopped answering: nothing received for {ping:g} s and no pong to our "
+            f"ping within {ping / 2:g} s (ping_interval={options.ping_interval})"
         )
     if not saw_close or code is None:
         code = code if code == 1009 else 1006
