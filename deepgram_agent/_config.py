@@ -90,6 +90,20 @@ class ConnectOptions(msgspec.Struct, kw_only=True):
             )
         if self.max_queue < 1:
             raise ValueError("max_queue must be at least 1")
+        for name, value in self.extra_headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(
+                    f"extra_headers takes str names and values, not {type(name).__name__}: "
+                    f"{type(value).__name__}"
+                )
+            # Checked here, so aiohttp's "header injection" ValueError never reaches the app;
+            # the value is never quoted (it may be a credential).
+            bad = _bad_character(name) or _bad_character(value)
+            if bad is not None:
+                raise ValueError(
+                    f"extra_headers[{name.encode('unicode_escape').decode()!r}] contains a "
+                    f"character that cannot be sent in an HTTP header: {bad}; remove it"
+                )
 
     @property
     def reconnect_policy(self) -> ReconnectPolicy | None:

@@ -413,7 +413,7 @@ class AgentWebSocketClient(_Handlers):
         try:
             # Settings are prepared and checked here, once: a local failure is an event.
             conn, queue = self._open(options, tools=tools, **kwargs)
-        except (DeepgramError, TypeError) as exc:
+        except (DeepgramError, TypeError, ValueError) as exc:  # a bad option value included
             self._emit("Error", self._local_failure("start", exc))
             self._fire_close(None, "")
             return False
@@ -701,7 +701,7 @@ class AsyncAgentWebSocketClient(_Handlers):
         self._close_fired = False
         try:
             conn, queue = self._open(options, tools=tools, **kwargs)
-        except (DeepgramError, TypeError) as exc:
+        except (DeepgramError, TypeError, ValueError) as exc:  # a bad option value included
             logger.error("deepgram_agent: start() failed before anything was sent: %s", exc)
             await self._emit("Error", self._failure(exc))
             await self._fire_close(None, "")
