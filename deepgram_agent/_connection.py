@@ -65,6 +65,7 @@ from .exceptions import (
     DeepgramConnectionError,
     DeepgramError,
     DeepgramTimeoutError,
+    SettingsRejected,
 )
 
 if TYPE_CHECKING:
@@ -675,7 +676,8 @@ class _Reader:
 
     def on_close_frame(self, msg: Any) -> None:
         code = msg.data if isinstance(msg.data, int) else None
-        self.proto.receive_close(code, msg.extra or "")
+        # The reason ends up in ConnectionClosed errors: a server echoing the key is redacted.
+        self.proto.receive_close(code, self.conn._auth.redact(msg.extra or ""))
 
     def give_back(self) -> None:
         """The reader task, not ``async for``, reads from now on (closing)."""
@@ -937,6 +939,10 @@ class SocketConnection(AgentConnection):
     def _check_handshake(self, what: str) -> None:
         proto = self._proto
         if proto.rejection is not None:
+            # Raised to the app (and its error tracker, which records every frame's locals):
+            # a description echoing the key is redacted, in place, so no unredacted copy is
+            # left reachable (the server's Error message itself is delivered as sent).
+            proto.rejection = _redacted(proto.rejection, self._auth)
             raise proto.rejection
         if self._closing_by_us:
             raise ConnectionClosedOK(None, "", "closed by the application while connecting")
@@ -1225,7 +1231,7 @@ async def _dial(
     error: BaseException | None = None
     cause: BaseException | None = None
     try:
-        return await session.ws_connect(
+        ws = await session.ws_connect(
             url,
             headers=headers,
             autoping=True,
@@ -1244,12 +1250,42 @@ async def _dial(
         # Chained for the cause, unless it is an HTTP error (its request_info holds our headers).
         if not isinstance(exc, aiohttp.ClientResponseError):
             cause = exc
+    else:
+        redirect = _redirect_of(ws)
+        if redirect is None:
+            return ws
+        # aiohttp follows redirects of the upgrade and cannot be told not to. The Voice Agent
+        # API does not redirect: a server that does would get the Settings (which may hold
+        # provider credentials), maybe over ws:// to another host (allow_insecure bypassed).
+        with contextlib.suppress(Exception):
+            await ws.close()
+        error = DeepgramApiError(
+            f"the server answered the WebSocket upgrade with a redirect (HTTP {redirect[0]}) to "
+            f"{auth.redact(redirect[1])}; redirects are not followed: pass that URL as "
+            "base_url if it is the right server",
+            status=redirect[0],
+        )
     finally:
         del headers
     # Raised here, outside the except blocks, so no aiohttp error is left in __context__.
     if cause is not None:
         raise error from cause
     raise error
+
+
+def _redacted(rejection: SettingsRejected, auth: Credentials) -> SettingsRejected:
+    return SettingsRejected(
+        auth.redact(rejection.description), code=rejection.code, request_id=rejection.request_id
+    )
+
+
+def _redirect_of(ws: aiohttp.ClientWebSocketResponse[bool]) -> tuple[int, str] | None:
+    """``(status, origin reached)`` when the upgrade was redirected, else ``None``."""
+    response = getattr(ws, "_response", None)
+    history = getattr(response, "history", None)
+    if not history or response is None:
+        return None
+    return history[0].status, str(response.url.origin())
 
 
 def _refused(exc: aiohttp.WSServerHandshakeError, auth: Credentials) -> DeepgramApiError:
