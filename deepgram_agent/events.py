@@ -301,6 +301,9 @@ class AgentWebSocketClient(_Handlers):
         # Set once the dispatcher has delivered SettingsApplied, so start() returns after the
         # Open/Welcome/SettingsApplied handlers ran (deterministic output order).
         self._applied_delivered = threading.Event()
+        # Set once start() knows how the connection went: the dispatcher reports a failed
+        # start (Error before Close) only then, however the end raced with start().
+        self._start_done = threading.Event()
         # The Settings JSON in force (what send_settings() compares against) and the tools.
         self._applied: dict[str, Any] = {}
         self._tools: Any = None
@@ -368,6 +371,10 @@ class AgentWebSocketClient(_Handlers):
                     self._applied_delivered.set()
                 continue
             if kind is End:
+                # The socket may end (a server closing after Welcome) before start() has
+                # recorded why it failed: wait for start() to know (bounded).
+                opts = conn.core.options
+                self._start_done.wait(opts.open_timeout + opts.close_timeout + 5)
                 failure = conn.core.failed_start or item.error
                 if failure is not None:
                     self._emit("Error", self._failure(failure))
@@ -439,9 +446,12 @@ class AgentWebSocketClient(_Handlers):
         try:
             conn.start()
         except DeepgramError as exc:
+            self._start_done.set()
             self._after_failed_start(exc)
             self._stop_devices()
             return False
+        finally:
+            self._start_done.set()
         if threading.current_thread() is not self._thread:
             self._applied_delivered.wait(conn.core.options.open_timeout)
         return True
@@ -639,6 +649,7 @@ class AsyncAgentWebSocketClient(_Handlers):
         self._task: asyncio.Task[None] | None = None
         self._close_fired = False
         self._applied_delivered = asyncio.Event()
+        self._start_done = asyncio.Event()  # see the blocking twin
         self._applied: dict[str, Any] = {}
         self._tools: Any = None
         self._player: Any = None
@@ -675,6 +686,12 @@ class AsyncAgentWebSocketClient(_Handlers):
         while True:
             item = await queue.get()
             if isinstance(item, End):
+                opts = conn.options
+                try:  # see the blocking twin: report a failed start only once start() knows
+                    async with asyncio.timeout(opts.open_timeout + opts.close_timeout + 5):
+                        await self._start_done.wait()
+                except TimeoutError:
+                    pass
                 failure = conn.failed_start or item.error
                 if failure is not None:
                     await self._emit("Error", self._failure(failure))
@@ -735,6 +752,7 @@ class AsyncAgentWebSocketClient(_Handlers):
         try:
             await conn.start()
         except DeepgramError:
+            self._start_done.set()
             task = self._task
             if task is not None:
                 try:
@@ -744,6 +762,8 @@ class AsyncAgentWebSocketClient(_Handlers):
                     task.cancel()
             self._close_devices()
             return False
+        finally:
+            self._start_done.set()
         if asyncio.current_task() is not self._task:
             try:
                 async with asyncio.timeout(conn.options.open_timeout):
