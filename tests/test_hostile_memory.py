@@ -8,8 +8,8 @@
   never corrupts the next (no bare ``CancelledError``, no send that "succeeds" into an unbounded
   buffer); the callback API returns False instead of raising.
 
-The clients run in subprocesses so their peak RSS is theirs alone; figures are printed (run
-with ``-s``) and attached with ``record_property``.
+The clients run in subprocesses so their peak RSS (``VmHWM``) is theirs alone; figures are
+printed (run with ``-s``) and attached with ``record_property``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,13 @@ _CLIENT = textwrap.dedent(
     from tests.hostile import SETTINGS
 
     def peak_mib():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child of a big
+        # pytest process would report the parent's peak.
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
 
     def rss_mib():  # the resident set right now (the peak so far may be an import's)
         with open("/proc/self/statm") as f:
@@ -74,6 +80,21 @@ _CLIENT = textwrap.dedent(
             client.agent.connect_sync(SETTINGS, **opts)
         except Exception as exc:
             count(exc)
+
+    async def reflood_async():
+        # The first socket drops once ready; the resumed one floods before SettingsApplied
+        # while the app does not read.
+        from deepgram_agent import ReconnectPolicy
+        frames = 0
+        try:
+            policy = ReconnectPolicy(**opts.pop("reconnect"))
+            async with client.agent.connect(SETTINGS, reconnect=policy, **opts) as conn:
+                await asyncio.sleep(seconds)
+                async for msg in conn:
+                    frames += isinstance(msg, bytes)
+        except Exception as exc:
+            count(exc)
+        fig["audio_frames"] = frames
 
     def flood_callbacks():
         conn = client.agent.websocket.v("1")
@@ -142,6 +163,7 @@ _CLIENT = textwrap.dedent(
         ("flood", "async"): lambda: asyncio.run(flood_async()),
         ("flood", "blocking"): flood_blocking,
         ("flood", "callbacks"): flood_callbacks,
+        ("reflood", "async"): lambda: asyncio.run(reflood_async()),
         ("send", "async"): lambda: asyncio.run(main_async()),
         ("send", "blocking"): main_blocking,
         ("send", "callbacks"): main_callbacks,
@@ -173,8 +195,12 @@ def run_client(url: str, **args: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- before ready
 
 
-def binary_flood_before_ready(frame_size: int, sent: list[int]) -> Any:
+def binary_flood_before_ready(frame_size: int, sent: list[int], *, resumed: bool = False) -> Any:
     async def script(peer: Peer) -> None:
+        if resumed and peer.index == 0:  # the first session drops once ready
+            await peer.ready()
+            peer.abort()
+            return
         await peer.welcome()
         await peer.next_json("Settings")
         frame = b"\x07" * frame_size
@@ -379,3 +405,32 @@ def test_a_blocking_send_cut_by_the_facade_bound_leaves_the_next_send_sound() ->
             assert not conn.closed  # send_timeout=None: the app chose to wait; still open
         finally:
             conn.close(timeout=scaled(5))
+
+
+def test_a_binary_flood_during_a_reconnect_handshake_is_bounded_too(record_property: Any) -> None:
+    sent = [0]
+    frame_size = 65536
+    with HostileServer(binary_flood_before_ready(frame_size, sent, resumed=True)) as srv:
+        fig = run_client(
+            srv.url,
+            api="async",
+            phase="reflood",
+            mode="",
+            seconds=FLOOD_SECONDS + 1,
+            options={
+                "open_timeout": FLOOD_SECONDS,
+                "reconnect": {"initial_delay": 0.01, "jitter": 0.0, "max_attempts": 1},
+            },
+        )
+    growth = fig["peak_mib"] - fig["start_mib"]
+    print(
+        f"\nbinary flood during a reconnect handshake ({frame_size} B frames): server sent "
+        f"{sent[0] / 2**20:.1f} MiB; client peak RSS {fig['peak_mib']} MiB (+{growth:.1f} MiB); "
+        f"{fig['audio_frames']} frames delivered, then {fig['first_error']}"
+    )
+    record_property("client_rss_growth_mib", round(growth, 1))
+    assert fig["errors"] == {"ConnectionClosedError": 1}, fig
+    assert "gave up after 1 attempt" in fig["first_error"]
+    assert "no SettingsApplied" in fig["first_error"]
+    assert 0 < fig["audio_frames"] <= 1024  # what arrived is delivered, bounded by max_queue
+    assert growth < 1024 * frame_size / 2**20 + 40, fig

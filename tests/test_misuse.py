@@ -216,6 +216,14 @@ OPENS: dict[str, tuple[Any, Any, type[DeepgramError]]] = {
         lambda _r: web.Response(status=200, text="hello"),
         DeepgramApiError,
     ),
+    "101 with a wrong accept key": (
+        abort_before_welcome,
+        lambda _r: web.Response(
+            status=101,
+            headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": "x"},
+        ),
+        DeepgramApiError,
+    ),
     "hang up mid-handshake": (
         abort_before_welcome,
         lambda r: (r.transport.abort() if r.transport else None) or web.Response(status=500),
