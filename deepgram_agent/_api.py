@@ -206,8 +206,8 @@ class AgentConnection(abc.ABC):
 
     # -- shared by both kinds
 
-    def _claim_reader(self) -> None:
-        """Record the current task as this connection's reader (one at a time)."""
+    def _check_reader(self) -> asyncio.Task[Any] | None:
+        """The current task; ``ConcurrencyError`` if another task's ``async for`` is live."""
         task = asyncio.current_task()
         owner = self._reader
         if self._readers and owner is not None and owner is not task and not owner.done():
@@ -215,7 +215,11 @@ class AgentConnection(abc.ABC):
                 f"task {owner.get_name()!r} is already reading this connection with "
                 "'async for'; read it from one task only (hand messages on with a queue)"
             )
-        self._reader = task
+        return task
+
+    def _claim_reader(self) -> None:
+        """Record the current task as this connection's reader (one at a time)."""
+        self._reader = self._check_reader()
         self._readers += 1
 
     def _release_reader(self) -> None:
@@ -256,9 +260,11 @@ class AgentConnection(abc.ABC):
             ConnectionClosedOK: the connection closed normally.
             ConnectionClosedError: it closed abnormally.
             DeepgramTimeoutError: nothing arrived within ``timeout``.
+            ConcurrencyError: another task is reading this connection with ``async for``.
 
         Cancelling is safe: no message is lost.
         """
+        self._check_reader()  # another task's async for would lose what this one takes
         try:
             async with asyncio.timeout(timeout):
                 return await self._next()

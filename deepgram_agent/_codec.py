@@ -242,7 +242,13 @@ def _decode_leniently(data: bytes, cls: type[ServerMessage]) -> ServerMessage | 
         return None
     repairs: list[str] = []
     extra: dict[str, Any] = {}
-    fitted = _fit_struct(plain, cls, "$", repairs, extra)
+    try:
+        fitted = _fit_struct(plain, cls, "$", repairs, extra)
+    except RecursionError:
+        # JSON just shallow enough to decode can be too deep to re-encode as text (a value
+        # kept as JSON text): decode_server calls this from an except clause, so it must not
+        # raise.
+        return None
     for _ in range(16):
         try:
             msg = msgspec.convert(fitted, cls, strict=False)

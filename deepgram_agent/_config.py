@@ -35,13 +35,16 @@ class ConnectOptions(msgspec.Struct, kw_only=True):
     Attributes:
         open_timeout: seconds for the handshake, ``Welcome`` and ``SettingsApplied`` together.
         close_timeout: seconds ``close()`` waits for the server's close frame.
-        send_timeout: seconds a send may wait for the server to read what was already sent
-            (TCP flow control); past it the send raises ``DeepgramTimeoutError`` and the
-            connection is closed as failed (a voice session whose uplink is stuck that long is
-            dead). ``None`` waits forever (not recommended).
+        send_timeout: seconds a write may wait for the server to read what was already sent
+            (TCP flow control), counted from when it got stuck, whatever timeouts the callers
+            use; past it the sends waiting raise ``DeepgramTimeoutError`` and the connection is
+            closed as failed (a voice session whose uplink is stuck that long is dead).
+            ``None`` waits forever (not recommended).
         ping_interval: seconds of silence from the server after which a WebSocket ping is
             sent; no answer within half of it closes the connection as lost, so a dead or
-            silent server is noticed within 1.5x this. ``None`` turns the heartbeat off.
+            silent server is noticed within 1.5x this (aiohttp rounds timers of 5 s and more
+            up to the next whole second: 15-17 s with the default of 10). ``None`` turns the
+            heartbeat off.
         keepalive_interval: send ``KeepAlive`` when nothing was sent for this long (seconds);
             ``None`` turns automatic keepalive off. The server closes an idle session after
             about 10 s (docs/protocol.md 3 rule 4).
@@ -87,6 +90,20 @@ class ConnectOptions(msgspec.Struct, kw_only=True):
             )
         if self.max_queue < 1:
             raise ValueError("max_queue must be at least 1")
+        for name, value in self.extra_headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(
+                    f"extra_headers takes str names and values, not {type(name).__name__}: "
+                    f"{type(value).__name__}"
+                )
+            # Checked here, so aiohttp's "header injection" ValueError never reaches the app;
+            # the value is never quoted (it may be a credential).
+            bad = _bad_character(name) or _bad_character(value)
+            if bad is not None:
+                raise ValueError(
+                    f"extra_headers[{name.encode('unicode_escape').decode()!r}] contains a "
+                    f"character that cannot be sent in an HTTP header: {bad}; remove it"
+                )
 
     @property
     def reconnect_policy(self) -> ReconnectPolicy | None:

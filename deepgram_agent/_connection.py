@@ -36,6 +36,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import struct
 import time
@@ -64,6 +65,7 @@ from .exceptions import (
     DeepgramConnectionError,
     DeepgramError,
     DeepgramTimeoutError,
+    SettingsRejected,
 )
 
 if TYPE_CHECKING:
@@ -305,11 +307,11 @@ async def _finish_write(coro: Coroutine[Any, Any, None], first: Any) -> None:
 
 class _Writer:
     """Writes one socket's frames: sends, the frames held until ``SettingsApplied``,
-    keepalive, and the rule that a send stuck on a server that stopped reading fails the
-    connection after ``send_timeout`` (see :class:`_FinishWrite`). One per
-    :class:`SocketConnection`."""
+    keepalive, and the rule that a write stuck on a server that stopped reading fails the
+    connection ``send_timeout`` seconds after it got stuck (see :class:`_FinishWrite`),
+    whatever the callers' own timeouts. One per :class:`SocketConnection`."""
 
-    __slots__ = ("conn", "direct", "proto", "stuck", "ws")
+    __slots__ = ("conn", "direct", "proto", "stuck", "timed_out", "ws")
 
     def __init__(self, conn: SocketConnection, proto: AgentProtocol) -> None:
         self.conn = conn
@@ -319,24 +321,35 @@ class _Writer:
         self.direct = False
         #: A send waiting for the server to read (finished by a task of ours).
         self.stuck: asyncio.Task[None] | None = None
+        #: Why the connection failed when a stuck write outlived ``send_timeout``.
+        self.timed_out: str | None = None
+
+    def closed_error(self) -> ConnectionClosed:
+        """What a send on the closed (or closing, or failed) connection raises."""
+        conn = self.conn
+        end = conn._end_error
+        if end is not None:
+            why = getattr(end, "detail", "")
+            err = ConnectionClosedError(
+                conn.close_code or 1006,
+                conn.close_reason,
+                "cannot send: the connection is closed" + (f" ({why})" if why else ""),
+            )
+            err.__cause__ = end
+            return err
+        return ConnectionClosedOK(
+            conn.close_code, conn.close_reason, "cannot send: the connection is closed"
+        )
 
     def check_open(self) -> aiohttp.ClientWebSocketResponse[bool]:
         ws = self.ws
         conn = self.conn
-        if ws is None or conn._closed or ws.closed:
-            if conn._end_error is not None:
-                raise ConnectionClosedError(
-                    conn.close_code or 1006,
-                    conn.close_reason,
-                    "cannot send: the connection is closed",
-                ) from conn._end_error
-            raise ConnectionClosedOK(
-                conn.close_code, conn.close_reason, "cannot send: the connection is closed"
-            )
+        if ws is None or conn._closed or ws.closed or conn._end_error is not None:
+            raise self.closed_error()
         return ws
 
     async def write(self, data: Any, opcode: WSMsgType) -> None:
-        """Write one frame. Cancelling is safe; a send the server does not read for
+        """Write one frame. Cancelling is safe; a write the server does not read for
         ``send_timeout`` seconds fails the connection (see :class:`_FinishWrite`)."""
         if self.stuck is not None:
             await self._until_written(self.stuck)
@@ -348,21 +361,37 @@ class _Writer:
             return  # written without waiting: the usual case
         except (ConnectionError, aiohttp.ClientError) as exc:
             raise self._failed(exc) from exc
-        task = self.stuck = asyncio.get_running_loop().create_task(_finish_write(coro, first))
+        loop = asyncio.get_running_loop()
+        task = self.stuck = loop.create_task(_finish_write(coro, first))
+        timeout = self.conn.options.send_timeout
+        if timeout is not None:
+            # The deadline belongs to the stuck write, not to whoever waits for it: an app
+            # that gives each send 0.1 s must not keep a dead uplink alive forever.
+            timer = loop.call_later(timeout, self._expired, task, timeout)
+            task.add_done_callback(lambda _: timer.cancel())
         await self._until_written(task)
 
+    def _expired(self, task: asyncio.Task[None], timeout: float) -> None:
+        if task.done():
+            return
+        self.timed_out = (
+            f"the server has not read what was sent for {timeout} s (send_timeout); the "
+            "connection is closed as failed"
+        )
+        self.conn._fail(DeepgramTimeoutError(self.timed_out))  # cancels the stuck write
+
     async def _until_written(self, task: asyncio.Task[None]) -> None:
-        timeout = self.conn.options.send_timeout
         try:
-            async with asyncio.timeout(timeout):
-                await asyncio.shield(task)
-        except TimeoutError:
-            err = DeepgramTimeoutError(
-                f"the server has not read what was sent for {timeout} s (send_timeout); the "
-                "connection is closed as failed"
-            )
-            self.conn._fail(err)
-            raise err from None
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
+                raise  # our caller was cancelled: the write goes on without it
+            # The write itself was stopped (send_timeout, close, the socket failing): every
+            # send that waited for it gets our error, never a bare CancelledError.
+            if self.timed_out is not None:
+                raise DeepgramTimeoutError(self.timed_out) from None
+            raise self.closed_error() from None
         except (ConnectionError, aiohttp.ClientError) as exc:
             raise self._failed(exc) from exc
         finally:
@@ -382,14 +411,20 @@ class _Writer:
         if stuck is not None and not stuck.done():
             stuck.cancel()
 
+    def _check_holdable(self) -> None:
+        """A send that cannot go straight out is held until ``SettingsApplied``; raise when it
+        would never be sent (closed, closing or failed) instead of holding it silently."""
+        conn = self.conn
+        if conn._closed or conn._closing_by_us or conn._end_error is not None:
+            raise self.closed_error()
+
     async def send_audio(self, data: Any) -> None:
         if type(data) is not bytes:
             data = audio_bytes(data)
         if not data:
             return
         if not self.direct:
-            if self.conn._closed:
-                self.check_open()
+            self._check_holdable()
             self.proto.hold(True, bytes(data))
             return
         await self.write(data, _BINARY)
@@ -400,8 +435,7 @@ class _Writer:
 
     async def send_text(self, frame: bytes) -> None:
         if not self.direct:
-            if self.conn._closed:
-                self.check_open()
+            self._check_holdable()
             self.proto.hold(False, frame)
             return
         await self.write(frame, _TEXT)
@@ -644,7 +678,8 @@ class _Reader:
 
     def on_close_frame(self, msg: Any) -> None:
         code = msg.data if isinstance(msg.data, int) else None
-        self.proto.receive_close(code, msg.extra or "")
+        # The reason ends up in ConnectionClosed errors: a server echoing the key is redacted.
+        self.proto.receive_close(code, self.conn._auth.redact(msg.extra or ""))
 
     def give_back(self) -> None:
         """The reader task, not ``async for``, reads from now on (closing)."""
@@ -893,7 +928,12 @@ class SocketConnection(AgentConnection):
         if self._recorder is not None:
             self._recorder.text("out", frame)
         await self._wait_phase(lambda p: p >= Phase.READY)
-        self._check_handshake("SettingsApplied")
+        if self._rx.handshaking or self._closing_by_us:  # no SettingsApplied, or we closed
+            self._check_handshake("SettingsApplied")
+        if self._closed:
+            # Ready, and ended at once (before this task ran again): the session did open, so
+            # the stream delivers what arrived and then the end, whatever the scheduling.
+            return
         await self._tx.flush_held()
         if self.options.keepalive_interval:
             _keepalive_clock(asyncio.get_running_loop()).add(self)
@@ -901,17 +941,24 @@ class SocketConnection(AgentConnection):
     def _check_handshake(self, what: str) -> None:
         proto = self._proto
         if proto.rejection is not None:
+            # Raised to the app (and its error tracker, which records every frame's locals):
+            # a description echoing the key is redacted, in place, so no unredacted copy is
+            # left reachable (the server's Error message itself is delivered as sent).
+            proto.rejection = _redacted(proto.rejection, self._auth)
             raise proto.rejection
         if self._closing_by_us:
             raise ConnectionClosedOK(None, "", "closed by the application while connecting")
         if self._closed or proto.phase is Phase.CLOSED:
             code = proto.close_code if proto.close_code is not None else 1006
+            end = self._end_error
+            why = getattr(end, "detail", "")
             err = ConnectionClosedError(
                 code,
                 proto.close_reason,
-                f"the server closed the connection before sending {what}",
+                f"the server closed the connection before sending {what}"
+                + (f" ({why})" if why else ""),
             )
-            cause = self._end_error.__cause__ if self._end_error is not None else None
+            cause = end.__cause__ if end is not None else None
             if cause is not None:
                 err.__cause__ = cause
             raise err
@@ -971,10 +1018,10 @@ class SocketConnection(AgentConnection):
         so the reader sees the end and finishes the session with this cause."""
         if self._closing_by_us or self._closed:
             return
-        self._tx.stop()
         if self._end_error is None:
             self._end_error = ConnectionClosedError(1006, "", f"send failed: {cause}")
             self._end_error.__cause__ = cause
+        self._tx.stop()
         ws = self._ws
         sock = ws.get_extra_info("socket") if ws is not None else None
         if sock is not None:
@@ -1189,14 +1236,15 @@ async def _dial(
     error: BaseException | None = None
     cause: BaseException | None = None
     try:
-        return await session.ws_connect(
+        ws = await session.ws_connect(
             url,
             headers=headers,
             autoping=True,
             autoclose=True,
             compress=0,
             heartbeat=options.ping_interval,
-            max_msg_size=options.max_message_size,
+            # aiohttp refuses a frame of exactly its limit: ours is the largest frame accepted.
+            max_msg_size=options.max_message_size + 1 if options.max_message_size > 0 else 0,
             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=options.close_timeout),
             decode_text=False,
         )
@@ -1207,12 +1255,42 @@ async def _dial(
         # Chained for the cause, unless it is an HTTP error (its request_info holds our headers).
         if not isinstance(exc, aiohttp.ClientResponseError):
             cause = exc
+    else:
+        redirect = _redirect_of(ws)
+        if redirect is None:
+            return ws
+        # aiohttp follows redirects of the upgrade and cannot be told not to. The Voice Agent
+        # API does not redirect: a server that does would get the Settings (which may hold
+        # provider credentials), maybe over ws:// to another host (allow_insecure bypassed).
+        with contextlib.suppress(Exception):
+            await ws.close()
+        error = DeepgramApiError(
+            f"the server answered the WebSocket upgrade with a redirect (HTTP {redirect[0]}) to "
+            f"{auth.redact(redirect[1])}; redirects are not followed: pass that URL as "
+            "base_url if it is the right server",
+            status=redirect[0],
+        )
     finally:
         del headers
     # Raised here, outside the except blocks, so no aiohttp error is left in __context__.
     if cause is not None:
         raise error from cause
     raise error
+
+
+def _redacted(rejection: SettingsRejected, auth: Credentials) -> SettingsRejected:
+    return SettingsRejected(
+        auth.redact(rejection.description), code=rejection.code, request_id=rejection.request_id
+    )
+
+
+def _redirect_of(ws: aiohttp.ClientWebSocketResponse[bool]) -> tuple[int, str] | None:
+    """``(status, origin reached)`` when the upgrade was redirected, else ``None``."""
+    response = getattr(ws, "_response", None)
+    history = getattr(response, "history", None)
+    if not history or response is None:
+        return None
+    return history[0].status, str(response.url.origin())
 
 
 def _refused(exc: aiohttp.WSServerHandshakeError, auth: Credentials) -> DeepgramApiError:
@@ -1236,14 +1314,18 @@ def _abnormal_end(
     detail = "the server closed the session" if saw_close else "the connection was lost"
     if isinstance(cause, aiohttp.WebSocketError) and cause.code == 1009:
         code = 1009
+        # aiohttp says "Message size N exceeds limit L" with its own limit (ours + 1).
+        size = re.search(r"size (\d+)", str(cause))
         detail = (
-            f"the server sent a frame larger than max_message_size ({options.max_message_size} "
-            f"bytes): {cause}; raise max_message_size if that is expected"
+            f"the server sent a frame of {size.group(1) + ' bytes' if size else 'more bytes'}, "
+            f"more than max_message_size ({options.max_message_size} bytes); raise "
+            "max_message_size if that is expected"
         )
     elif isinstance(cause, aiohttp.ServerTimeoutError):
+        ping = options.ping_interval or 0
         detail = (
-            f"the server stopped answering: no data and no pong for "
-            f"{(options.ping_interval or 0) * 1.5:.1f} s (ping_interval={options.ping_interval})"
+            f"the server stopped answering: nothing received for {ping:g} s and no pong to our "
+            f"ping within {ping / 2:g} s (ping_interval={options.ping_interval})"
         )
     if not saw_close or code is None:
         code = code if code == 1009 else 1006

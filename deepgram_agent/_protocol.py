@@ -343,6 +343,8 @@ class AgentProtocol:
 
     def connection_lost(self) -> None:
         """The socket is gone; nothing more comes in or goes out."""
+        if self.unhandled_received:
+            _garbage.flush()
         self._set_phase(Phase.CLOSED)
 
     # ------------------------------------------------------------------ frames out
@@ -562,15 +564,9 @@ class _GarbageLog:
     def report(self, msg: m.Unhandled) -> None:
         now = time.monotonic()
         if now - self.window_start >= self.PERIOD:
-            if self.suppressed:
-                logger.warning(
-                    "%d more undecodable frames from the server in the last %.0f s; each was "
-                    "delivered as Unhandled",
-                    self.suppressed,
-                    now - self.window_start,
-                )
+            self.flush(now)
             self.window_start = now
-            self.logged = self.suppressed = 0
+            self.logged = 0
         if self.logged >= self.FIRST:
             self.suppressed += 1
             return
@@ -581,6 +577,20 @@ class _GarbageLog:
             (msg.reason or "")[:200],
             "" if self.logged < self.FIRST else " (more in the next 10 s are only counted)",
         )
+
+    def flush(self, now: float | None = None) -> None:
+        """Log the count of the frames only counted so far (at the end of a window, and when
+        a session ends: a burst that stops must not leave its count unsaid)."""
+        if not self.suppressed:
+            return
+        elapsed = (now if now is not None else time.monotonic()) - self.window_start
+        logger.warning(
+            "%d more undecodable frames from the server in the last %.0f s; each was "
+            "delivered as Unhandled",
+            self.suppressed,
+            elapsed,
+        )
+        self.suppressed = 0
 
 
 def _on_unhandled(proto: AgentProtocol, msg: m.Unhandled) -> None:

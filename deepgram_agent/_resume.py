@@ -225,6 +225,8 @@ class ResumingConnection(AgentConnection, SocketOwner):
             raise
         self._started = True
         self._ready_at = time.monotonic()
+        if conn.closed:  # ready, then dropped before start() ran again: it told nobody
+            self._spawn_check(conn, conn.end_error)
 
     def socket_ready(self, conn: SocketConnection) -> None:
         """A resumed socket got ``SettingsApplied``: tell the consumer, in stream order."""

@@ -237,6 +237,15 @@ def _adapt(handler: Callable[..., Any], event_name: str = "") -> Callable[[Any, 
     return lambda client, event: handler(client, event)
 
 
+class _Raised:
+    """A ``SystemExit``/``KeyboardInterrupt`` a coroutine handler raised on the loop thread."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
 class _Handlers:
     """Handler registry and event delivery shared by both callback clients."""
 
@@ -300,6 +309,9 @@ class AgentWebSocketClient(_Handlers):
         # Set once the dispatcher has delivered SettingsApplied, so start() returns after the
         # Open/Welcome/SettingsApplied handlers ran (deterministic output order).
         self._applied_delivered = threading.Event()
+        # Set once start() knows how the connection went: the dispatcher reports a failed
+        # start (Error before Close) only then, however the end raced with start().
+        self._start_done = threading.Event()
         # The Settings JSON in force (what send_settings() compares against) and the tools.
         self._applied: dict[str, Any] = {}
         self._tools: Any = None
@@ -326,10 +338,19 @@ class AgentWebSocketClient(_Handlers):
                     from .sync import loop_thread
 
                     async def _await(aw: Awaitable[Any] = result) -> Any:
-                        return await aw
+                        try:
+                            return await aw
+                        except (SystemExit, KeyboardInterrupt) as exc:
+                            # Handed back, not raised: on the SDK's shared loop thread it
+                            # would stop the loop every blocking connection runs on.
+                            return _Raised(exc)
 
-                    loop_thread().run(_await(), None)
-            except Exception as exc:
+                    outcome = loop_thread().run(_await(), None)
+                    if isinstance(outcome, _Raised):
+                        raise outcome.exc
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
+                # SystemExit & co. from a handler cannot end the program from this thread;
+                # uncaught, they would end the dispatcher and silently wedge the session.
                 if name != "Error":
                     self._emit("Error", self._handler_error(name, handler, exc))
                 else:
@@ -358,6 +379,10 @@ class AgentWebSocketClient(_Handlers):
                     self._applied_delivered.set()
                 continue
             if kind is End:
+                # The socket may end (a server closing after Welcome) before start() has
+                # recorded why it failed: wait for start() to know (bounded).
+                opts = conn.core.options
+                self._start_done.wait(opts.open_timeout + opts.close_timeout + 5)
                 failure = conn.core.failed_start or item.error
                 if failure is not None and not _reported(failure, conn.core):
                     self._emit("Error", self._failure(failure))
@@ -403,7 +428,7 @@ class AgentWebSocketClient(_Handlers):
         try:
             # Settings are prepared and checked here, once: a local failure is an event.
             conn, queue = self._open(options, tools=tools, **kwargs)
-        except (DeepgramError, TypeError) as exc:
+        except (DeepgramError, TypeError, ValueError) as exc:  # a bad option value included
             self._emit("Error", self._local_failure("start", exc))
             self._fire_close(None, "")
             return False
@@ -429,9 +454,12 @@ class AgentWebSocketClient(_Handlers):
         try:
             conn.start()
         except DeepgramError as exc:
+            self._start_done.set()
             self._after_failed_start(exc)
             self._stop_devices()
             return False
+        finally:
+            self._start_done.set()
         if threading.current_thread() is not self._thread:
             self._applied_delivered.wait(conn.core.options.open_timeout)
         return True
@@ -629,6 +657,7 @@ class AsyncAgentWebSocketClient(_Handlers):
         self._task: asyncio.Task[None] | None = None
         self._close_fired = False
         self._applied_delivered = asyncio.Event()
+        self._start_done = asyncio.Event()  # see the blocking twin
         self._applied: dict[str, Any] = {}
         self._tools: Any = None
         self._player: Any = None
@@ -665,6 +694,12 @@ class AsyncAgentWebSocketClient(_Handlers):
         while True:
             item = await queue.get()
             if isinstance(item, End):
+                opts = conn.options
+                try:  # see the blocking twin: report a failed start only once start() knows
+                    async with asyncio.timeout(opts.open_timeout + opts.close_timeout + 5):
+                        await self._start_done.wait()
+                except TimeoutError:
+                    pass
                 failure = conn.failed_start or item.error
                 if failure is not None and not _reported(failure, conn):
                     await self._emit("Error", self._failure(failure))
@@ -691,7 +726,7 @@ class AsyncAgentWebSocketClient(_Handlers):
         self._close_fired = False
         try:
             conn, queue = self._open(options, tools=tools, **kwargs)
-        except (DeepgramError, TypeError) as exc:
+        except (DeepgramError, TypeError, ValueError) as exc:  # a bad option value included
             logger.error("deepgram_agent: start() failed before anything was sent: %s", exc)
             await self._emit("Error", self._failure(exc))
             await self._fire_close(None, "")
@@ -725,6 +760,7 @@ class AsyncAgentWebSocketClient(_Handlers):
         try:
             await conn.start()
         except DeepgramError:
+            self._start_done.set()
             task = self._task
             if task is not None:
                 try:
@@ -734,6 +770,8 @@ class AsyncAgentWebSocketClient(_Handlers):
                     task.cancel()
             self._close_devices()
             return False
+        finally:
+            self._start_done.set()
         if asyncio.current_task() is not self._task:
             try:
                 async with asyncio.timeout(conn.options.open_timeout):

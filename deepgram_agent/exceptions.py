@@ -118,11 +118,13 @@ class ConnectionClosed(DeepgramError):
         code: the WebSocket close code (``None`` when the TCP connection died with no close
             frame; 1006 is reported then).
         reason: the close reason text.
+        detail: what happened, in words (the message without the code and reason).
     """
 
     def __init__(self, code: int | None, reason: str = "", detail: str = "") -> None:
         self.code = code
         self.reason = reason
+        self.detail = detail
         text = f"connection closed (code {code}"
         text += f", reason {reason!r})" if reason else ")"
         if detail:

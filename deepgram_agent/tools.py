@@ -802,9 +802,12 @@ class _Attachment:
                     item.name,
                 )
                 continue
-            if item.id in self.calls:
+            running = self.calls.get(item.id)
+            if running is not None and not running.sending:
                 # Asked again (e.g. by a resumed session) while it still runs: the running
-                # call answers it, once, on whichever session is current then.
+                # call answers it, once, on whichever session is current then. One that is
+                # already sending may have had its answer dropped as stale (asked by the dead
+                # session): the new ask gets a call of its own.
                 continue
             call = _Call(item, found)
             self.calls[item.id] = call
@@ -945,7 +948,8 @@ class _Attachment:
         )
 
     def _done(self, call: _Call, task: asyncio.Task[None]) -> None:
-        self.calls.pop(call.item.id, None)
+        if self.calls.get(call.item.id) is call:
+            del self.calls[call.item.id]
         if task.cancelled():
             call.outcome = call.stop_reason
             call.content = None
