@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,8 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from deepgram_agent import messages as m
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
-from tests.conftest import scaled
+from tests.conftest import KEY, client_for, scaled, until
+from tests.conftest import SETTINGS as CLIENT_SETTINGS
 from tests.wire_examples import FLUX_SETTINGS, FULL_SETTINGS, STORED_SETTINGS
 
 pytestmark = pytest.mark.anyio
@@ -473,7 +476,7 @@ async def test_keepalive_resets_idle_timer() -> None:
             end = loop.time() + 1.2
             while loop.time() < end:  # well past the idle timeout, kept alive
                 await peer.send({"type": "KeepAlive"})
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the scenario: keepalives paced in real time
             await peer.send({"type": "InjectUserMessage", "content": "still there?"})
             frames = await peer.until("AgentAudioDone")
         assert "Error" not in kinds(frames)
@@ -820,6 +823,33 @@ async def test_pending_call_suspends_idle_timeout() -> None:
             frames, _ = await peer.expect_close()
             assert loop.time() - t0 >= 0.4
     assert isinstance(frames[0], dict) and frames[0]["code"] == "CLIENT_MESSAGE_TIMEOUT"
+
+
+@pytest.mark.anyio
+async def test_emulator_idle_timeout_applies_again_once_a_call_is_answered() -> None:
+    """Answering a function call re-arms the idle timeout.
+
+    Broke: answering (or cancelling) a call did not wake the emulator's watchdog, so it kept
+    waiting function_response_timeout (60 s by default) and hid clients whose keepalives were
+    broken.
+    """
+    script = Script(rules=[Rule(match="time", tool_calls=[ToolCall(name="get_time")], reply="ok")])
+    async with AgentEmulator(
+        api_key=KEY,
+        script=script,
+        realtime_audio=False,
+        idle_timeout=0.5,
+        function_response_timeout=20,
+    ) as emu:
+        client = client_for(emu)
+        async with client.agent.connect(CLIENT_SETTINGS, keepalive_interval=None) as conn:
+            await conn.inject_user_message("what time is it")
+            await until(conn, lambda x: isinstance(x, m.FunctionCallRequest))
+            await conn.send_function_call_response(name="get_time", content="noon")
+            answered = time.monotonic()
+            err = await until(conn, lambda x: isinstance(x, m.Error))
+            assert err.code == "CLIENT_MESSAGE_TIMEOUT"
+            assert time.monotonic() - answered < scaled(5)  # idle_timeout, not the 20 s
 
 
 async def test_new_user_message_cancels_pending_call() -> None:

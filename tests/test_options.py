@@ -1091,6 +1091,23 @@ def test_whole_floats_become_ints() -> None:
     assert think["provider"]["temperature"] == 0.5
 
 
+def test_listen_and_speak_inside_an_agent_dict_set_the_audio_format() -> None:
+    """Listen/Speak objects inside an agent dict set the audio format.
+
+    Broke: SettingsOptions(agent={'listen': Listen(...), 'speak': Speak(...)}) ignored their
+    encoding and sample rate; mulaw/alaw without a sample rate means 8000 Hz.
+    """
+    opts = SettingsOptions(
+        agent={
+            "listen": Listen(model="nova-3", encoding="mulaw", sample_rate=8000),
+            "speak": Speak(model="aura-2-thalia-en", encoding="mulaw"),
+        }
+    )
+    audio = opts.to_dict()["audio"]
+    assert audio["input"] == {"encoding": "mulaw", "sample_rate": 8000}
+    assert audio["output"] == {"encoding": "mulaw", "sample_rate": 8000, "container": "none"}
+
+
 def test_audio_format_helpers_defaults() -> None:
     bare = m.Settings(audio=m.AudioConfig(), agent=m.AgentSettings())
     assert input_format(bare) == ("linear16", 24000)

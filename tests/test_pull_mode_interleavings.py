@@ -17,33 +17,15 @@ from typing import Any
 
 import pytest
 
-from deepgram_agent import ConnectionClosedError, DeepgramClient, DeepgramTimeoutError
+from deepgram_agent import ConnectionClosedError, DeepgramTimeoutError
 from deepgram_agent import messages as m
 from deepgram_agent._reconnect import ReconnectPolicy
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 from deepgram_agent.tools import Tools
 
-from .conftest import scaled
-from .test_connection import KEY, SETTINGS
+from .conftest import KEY, SETTINGS, client_for, of, scaled, until, until_inside
 
 FAST = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.0, max_attempts=4)
-
-
-def client_for(emu: AgentEmulator) -> DeepgramClient:
-    return DeepgramClient(api_key=KEY, base_url=emu.url)
-
-
-def of(cls: type) -> Any:
-    return lambda msg: isinstance(msg, cls)
-
-
-async def until(conn: Any, predicate: Any, out: list[Any], seconds: float = 10) -> Any:
-    async with asyncio.timeout(scaled(seconds)):
-        async for msg in conn:
-            out.append(msg)
-            if predicate(msg):
-                return msg
-    raise AssertionError(f"stream ended before the expected message; got {out[-5:]}")
 
 
 async def into_pull_mode(conn: Any) -> None:
@@ -52,13 +34,6 @@ async def into_pull_mode(conn: Any) -> None:
     await conn.inject_user_message("warm up")
     await until(conn, of(m.AgentAudioDone), seen)
     assert conn.reading_directly
-
-
-async def until_inside(conn: Any) -> None:
-    """Yield until the consumer task sits in ``receive()`` (a few loop turns at most)."""
-    async with asyncio.timeout(scaled(5)):
-        while not conn._rx.pull.inside:  # noqa: ASYNC110 - no event marks it
-            await asyncio.sleep(0)
 
 
 def test_pull_mode_does_not_keep_the_event_loop_alive() -> None:
@@ -263,7 +238,7 @@ async def test_hand_overs_timeouts_and_pauses_mixed_lose_and_reorder_nothing() -
                         continue
                     elif step < 0.35:
                         task = asyncio.create_task(conn.recv())
-                        await asyncio.sleep(0)
+                        await asyncio.sleep(0)  # the scenario: a recv() cancelled as it starts
                         task.cancel()
                         try:
                             msg = await task

@@ -12,7 +12,6 @@ import pytest
 from deepgram_agent import (
     AgentWebSocketEvents,
     ConnectionClosedError,
-    DeepgramClient,
 )
 from deepgram_agent import (
     messages as m,
@@ -20,29 +19,9 @@ from deepgram_agent import (
 from deepgram_agent._reconnect import ConversationHistory, ReconnectPolicy
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 
-from .conftest import scaled
-from .test_connection import KEY, SETTINGS
+from .conftest import KEY, SETTINGS, client_for, of, scaled, until
 
 FAST = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.0, max_attempts=4)
-
-
-def client_for(emu: AgentEmulator) -> DeepgramClient:
-    return DeepgramClient(api_key=KEY, base_url=emu.url)
-
-
-async def until(conn: Any, predicate: Any, seen: list[Any]) -> Any:
-    async with asyncio.timeout(scaled(15)):
-        async for msg in conn:
-            seen.append(msg)
-            if predicate(msg):
-                return msg
-    raise AssertionError(
-        f"stream ended before the condition; saw {[type(x).__name__ for x in seen]}"
-    )
-
-
-def of(cls: type) -> Any:
-    return lambda msg: isinstance(msg, cls)
 
 
 @pytest.mark.anyio
@@ -244,7 +223,7 @@ async def test_close_during_reconnect_returns_promptly_and_ends_quietly() -> Non
 def test_callback_api_sees_reconnect_events_and_one_close() -> None:
     faults = lambda i: Faults(drop_after=2) if i == 0 else None  # noqa: E731
     with AgentEmulator.run_in_thread(api_key=KEY, faults=faults) as emu:
-        dg = DeepgramClient(api_key=KEY, base_url=emu.url).agent.websocket.v("1")
+        dg = client_for(emu).agent.websocket.v("1")
         events: list[str] = []
         back = threading.Event()
         dg.on(

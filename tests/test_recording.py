@@ -14,8 +14,7 @@ from deepgram_agent import messages as m
 from deepgram_agent.recording import read_recording, redact_settings
 from deepgram_agent.testing import AgentEmulator
 
-from .conftest import scaled
-from .test_connection import SETTINGS
+from .conftest import SETTINGS, scaled
 
 SECRET_KEY = "rec-key-5be1d0"
 SERVER_FN = {

@@ -28,7 +28,7 @@ from deepgram_agent._validate import (
 )
 from deepgram_agent.options import DeepgramAgentWarning, coerce_settings
 from deepgram_agent.testing import AgentEmulator
-from tests.conftest import scaled
+from tests.conftest import KEY, SETTINGS, client_for, scaled, until
 from tests.test_emulator import connect, emulator, kinds
 from tests.wire_examples import DOCS_FORMS
 
@@ -504,6 +504,48 @@ async def test_unknown_behavior_reaches_the_emulator_which_answers_as_the_server
         "code": "UNPARSABLE_CLIENT_MESSAGE",
         "description": "Error parsing client message. Check the behavior field against the API spec.",
     }
+
+
+def test_inject_agent_message_forms_the_server_rejects_fail_locally() -> None:
+    """InjectAgentMessage forms the server refuses are caught before sending.
+
+    Broke: a missing message (without is_dynamic) was sent and the session died on the server's
+    error instead of a local SettingsError naming the field.
+    """
+    # behavior is an open enum (issue 14): the client warns and sends it; the server decides.
+    bad = {"type": "InjectAgentMessage", "message": "x", "behavior": "Queue"}
+    with pytest.warns(DeepgramAgentWarning, match="did you mean 'queue'"):
+        msg = check_client_message(bad)
+    assert isinstance(msg, m.InjectAgentMessage) and msg.behavior == "Queue"
+    with pytest.raises(SettingsError) as info:
+        check_client_message(bad, as_server=True)  # the emulator answers as today's server
+    assert info.value.path == "behavior"
+    with pytest.raises(SettingsError, match="needs message"):
+        check_client_message({"type": "InjectAgentMessage"})
+    with pytest.raises(SettingsError, match="needs message"):
+        check_client_message({"type": "InjectAgentMessage", "is_dynamic": False})
+    check_client_message({"type": "InjectAgentMessage", "is_dynamic": True, "behavior": "queue"})
+    check_client_message({"type": "InjectAgentMessage", "message": "x", "behavior": "interrupt"})
+
+
+@pytest.mark.anyio
+async def test_unknown_behavior_warns_locally_and_the_server_decides() -> None:
+    """An unknown behavior warns locally, is sent as given, and the server's Error arrives.
+
+    Broke: the client refused it with a SettingsError; the server decides (issue 14).
+    """
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        client = client_for(emu)
+        async with client.agent.connect(SETTINGS) as conn:
+            with pytest.warns(DeepgramAgentWarning, match="did you mean 'queue'"):
+                await conn.inject_agent_message("One moment.", behavior="Queue")
+            error = await until(conn, lambda x: isinstance(x, m.Error))
+            assert error.code == "UNPARSABLE_CLIENT_MESSAGE"
+            assert "behavior" in error.description
+        sent = emu.sessions[0].received_json("InjectAgentMessage")
+        assert sent == [
+            {"type": "InjectAgentMessage", "message": "One moment.", "behavior": "Queue"}
+        ]
 
 
 # ---------------------------------------------------------------------------------------------
