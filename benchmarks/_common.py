@@ -42,7 +42,7 @@ _AGENT_TEXT = (
     "Is there anything else I can help you with today?"
 )
 
-#: One spoken turn as the real server sends it (protocol.md 9.2): types and sizes as recorded.
+#: One spoken turn as the real server sends it (docs/protocol.md 9.2): types and sizes as recorded.
 EVENT_MIX: Final[list[dict[str, Any]]] = [
     {"type": "UserStartedSpeaking"},
     {

@@ -36,8 +36,8 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from . import messages as m
-from ._codec import decode_server, encode, fast_decoder
-from .exceptions import DeepgramError, SettingsRejected
+from ._codec import decode_server, encode, fast_decoder, message_type_of
+from .exceptions import SettingsError, SettingsRejected
 
 __all__ = [
     "AgentProtocol",
@@ -137,13 +137,14 @@ def client_order_error(phase: Phase, message_type: str, *, binary: bool = False)
             return None
         return m.Error(
             code="BINARY_MESSAGE_BEFORE_SETTINGS",
-            description="Received binary audio before Settings.",
+            description="Received binary message before Settings.",
         )
     if message_type == "Settings":
         if settled:
             return m.Error(
                 code="SETTINGS_ALREADY_APPLIED",
-                description="Settings have already been applied for this session.",
+                description="Settings have already been applied to this session; open a new "
+                "connection to change them wholesale, or use the Update* messages.",
             )
         return None
     if not settled:
@@ -205,6 +206,7 @@ class AgentProtocol:
         "_all_hooks",
         "_audio_in",
         "_audio_out",
+        "_garbage",
         "_held",
         "_hooks",
         "_max_held_audio",
@@ -268,6 +270,7 @@ class AgentProtocol:
         self._trace = wire_logger.isEnabledFor(logging.DEBUG)
         self._audio_in: _AudioMeter | None = None
         self._audio_out: _AudioMeter | None = None
+        self._garbage: _GarbageLog | None = None
 
     def __repr__(self) -> str:
         return f"<AgentProtocol {self.phase.name} request_id={self.request_id!r}>"
@@ -308,7 +311,8 @@ class AgentProtocol:
             item = decode_server(data)
         self.messages_received += 1
         if self._trace:
-            wire_logger.debug("<- %s %d B %s", item.type, len(data), _excerpt(data))
+            kind = item.type if type(item) is not m.Unhandled else f"{item.message_type}(Unhandled)"
+            wire_logger.debug("<- %s %d B %s", kind, len(data), _excerpt(data))
         rule = _RULES.get(type(item))
         if rule is not None:
             rule(self, item)
@@ -367,22 +371,26 @@ class AgentProtocol:
         its name.
 
         Raises:
-            DeepgramError: a second ``Settings``, or a response nobody asked for by name.
+            SettingsError: a second ``Settings``, or a response without an id that no pending
+                call of its name can take.
         """
         if isinstance(message, m.Settings):
-            raise DeepgramError(
+            raise SettingsError(
+                "type",
                 "Settings can only be sent once, when connecting (the server answers a second "
                 "one with SETTINGS_ALREADY_APPLIED); open a new connection to change them "
-                "wholesale, or use update_prompt/update_speak/update_think/update_listen"
+                "wholesale, or use update_prompt/update_speak/update_think/update_listen",
+                code="SETTINGS_ALREADY_APPLIED",
             )
         if isinstance(message, m.FunctionCallResponse):
             call_id = message.id if isinstance(message.id, str) else None
             resolved = self.pending.resolve(message.name, call_id)
             if call_id is None:
                 if resolved is None:
-                    raise DeepgramError(
+                    raise SettingsError(
+                        "id",
                         f"no pending FunctionCallRequest for function {message.name!r}, so the "
-                        "response has no id to answer; pass id=<the request's functions[i].id>"
+                        "response has no id to answer; pass id=<the request's functions[i].id>",
                     )
                 message = m.FunctionCallResponse(
                     id=resolved, name=message.name, content=message.content
@@ -393,7 +401,8 @@ class AgentProtocol:
         """A text frame went out."""
         self.messages_sent += 1
         if self._trace:
-            wire_logger.debug("-> %d B %s", len(frame), _excerpt(frame))
+            kind = message_type_of(frame) or "text"
+            wire_logger.debug("-> %s %d B %s", kind, len(frame), _excerpt(frame))
 
     def audio_sent(self, size: int) -> None:
         """An audio frame of ``size`` bytes went out."""
@@ -532,7 +541,7 @@ def _on_function_call_cancelled(proto: AgentProtocol, msg: m.FunctionCallCancell
 
 
 class _GarbageLog:
-    """Logs undecodable frames: the first few one by one, then a summary every 10 s.
+    """Logs a session's undecodable frames: the first few one by one, then a summary every 10 s.
 
     A server that sends 100,000 garbage frames must not print 100,000 lines.
     """
@@ -569,13 +578,12 @@ class _GarbageLog:
         )
 
 
-_garbage = _GarbageLog()
-
-
 def _on_unhandled(proto: AgentProtocol, msg: m.Unhandled) -> None:
     proto.unhandled_received += 1
     if msg.reason is not None:
-        _garbage.report(msg)
+        if proto._garbage is None:  # made on the first bad frame: none for a healthy session
+            proto._garbage = _GarbageLog()
+        proto._garbage.report(msg)
 
 
 #: The session rules, run before any hook. One table for every protocol object.

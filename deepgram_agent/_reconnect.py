@@ -3,7 +3,7 @@
 When a session drops abnormally, :mod:`deepgram_agent._resume` opens a new socket and sends the original
 ``Settings`` with ``agent.context.messages`` rebuilt from what this module recorded and without
 the greeting, so the agent continues the conversation instead of starting over
-(protocol.md 3 rule 7, 5.1.6, 6.19).
+(docs/protocol.md 3 rule 7, 5.1.6, 6.19).
 """
 
 from __future__ import annotations

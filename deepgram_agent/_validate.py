@@ -1,7 +1,7 @@
 """Validation of client messages, shared by the SDK and the emulator.
 
-Local checks advise; the server decides (protocol.md 11 and 12 #22-25). The real server parses
-client JSON strictly (protocol.md 2 and 9.4): one unknown, misplaced or wrongly typed key rejects
+Local checks advise; the server decides (docs/protocol.md 11 and 12 #22-25). The real server parses
+client JSON strictly (docs/protocol.md 2 and 9.4): one unknown, misplaced or wrongly typed key rejects
 the whole message, and its ``Error`` names one JSON path. This module knows the same schema, as
 of this release, and applies three kinds of rule:
 
@@ -84,7 +84,7 @@ MESSAGE_ESCAPE = (
     "conn.send_raw(...)"
 )
 
-#: ``audio.input.encoding`` values (protocol.md 4.1).
+#: ``audio.input.encoding`` values (docs/protocol.md 4.1).
 INPUT_ENCODINGS: tuple[str, ...] = (
     "linear16",
     "linear32",
@@ -98,10 +98,10 @@ INPUT_ENCODINGS: tuple[str, ...] = (
     "speex",
     "g729",
 )
-#: ``audio.output.encoding`` values (protocol.md 4.2). Input encodings outside this list are
+#: ``audio.output.encoding`` values (docs/protocol.md 4.2). Input encodings outside this list are
 #: accepted for output with a warning (the docs list output encodings loosely).
 OUTPUT_ENCODINGS: tuple[str, ...] = ("linear16", "mulaw", "alaw", "mp3", "opus", "flac", "aac")
-#: ``audio.output.container`` values (protocol.md 4.2; an open enum).
+#: ``audio.output.container`` values (docs/protocol.md 4.2; an open enum).
 OUTPUT_CONTAINERS: tuple[str, ...] = ("none", "wav", "ogg")
 
 # Names people use for the encodings above; closest() maps them (pcm16 -> linear16).
@@ -154,7 +154,7 @@ THINK_PROVIDER_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"model"}),
     ),
     "anthropic": (frozenset({"model", "version", "temperature"}), frozenset({"model"})),
-    # protocol.md 12 #23: the model goes in a custom endpoint's URL, so it is never required.
+    # docs/protocol.md 12 #23: the model goes in a custom endpoint's URL, so it is never required.
     "google": (frozenset({"model", "version", "temperature"}), frozenset()),
     "groq": (frozenset({"model", "version", "temperature", "reasoning_mode"}), frozenset()),
     "aws_bedrock": (frozenset({"model", "temperature", "credentials"}), frozenset({"model"})),
@@ -171,12 +171,12 @@ SPEAK_PROVIDER_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"model_id", "version", "language", "language_code"}),
         frozenset({"model_id"}),
     ),
-    # protocol.md 12 #22: `speed` is documented for Cartesia in agent sessions.
+    # docs/protocol.md 12 #22: `speed` is documented for Cartesia in agent sessions.
     "cartesia": (
         frozenset({"model_id", "voice", "version", "language", "volume", "speed"}),
         frozenset({"model_id", "voice"}),
     ),
-    # protocol.md 12 #22: `language` is documented for OpenAI TTS ("multi" works).
+    # docs/protocol.md 12 #22: `language` is documented for OpenAI TTS ("multi" works).
     "open_ai": (
         frozenset({"model", "voice", "version", "language"}),
         frozenset({"model", "voice"}),
@@ -215,9 +215,9 @@ THINK_LIVE_ONLY_FUNCTION_KEYS = (
     "initial_agent_filler",
 )
 
-#: ``InjectAgentMessage.behavior`` values (protocol.md 5.8; an open enum).
+#: ``InjectAgentMessage.behavior`` values (docs/protocol.md 5.8; an open enum).
 INJECT_BEHAVIORS = ("default", "queue", "interrupt")
-#: ``role`` of a conversation history item (protocol.md 5.1.6; an open enum).
+#: ``role`` of a conversation history item (docs/protocol.md 5.1.6; an open enum).
 HISTORY_ROLES = ("user", "assistant")
 
 _REASONING_MODES = ("none", "minimal", "low", "medium", "high")
@@ -390,7 +390,7 @@ def _unknown_key_problem(key: str, accepted: Iterable[str], escape: str, where: 
 
 
 def _normalize_listen_provider(provider: Any) -> Any:
-    """Rewrite a Flux provider's ``language_hint`` as ``language_hints`` (protocol.md 12 #22)."""
+    """Rewrite a Flux provider's ``language_hint`` as ``language_hints`` (docs/protocol.md 12 #22)."""
     if not isinstance(provider, dict) or "language_hint" not in provider:
         return provider
     if provider.get("version") != "v2":
@@ -422,7 +422,7 @@ def normalize_settings(data: dict[str, Any]) -> dict[str, Any]:
 
     Today one alias is known: on a Flux (``version: "v2"``) listen provider the docs write the
     singular ``language_hint`` (a code or a list); the official SDK accepts it and sends
-    ``language_hints`` (protocol.md 5.1.1 and 12 #22). Both given: the lists are merged.
+    ``language_hints`` (docs/protocol.md 5.1.1 and 12 #22). Both given: the lists are merged.
 
     Args:
         data: the Settings as plain JSON data. It is not modified.
@@ -778,7 +778,7 @@ def _check_context(context: Any, path: str, ctx: _Ctx) -> None:
 
 
 def _check_audio(audio: Any, ctx: _Ctx) -> None:
-    """Encodings (protocol.md 4.1 and 4.2) and sample rates; the types are already checked."""
+    """Encodings (docs/protocol.md 4.1 and 4.2) and sample rates; the types are already checked."""
     if not isinstance(audio, dict):
         return
     inp = audio.get("input")
@@ -1097,7 +1097,7 @@ def check_client_message(data: Any, *, as_server: bool = False) -> ClientMessage
         and "message" not in plain
         and plain.get("is_dynamic") is not True
     ):
-        # protocol.md 5.8/5.9: the static form needs message; only is_dynamic=true omits it.
+        # docs/protocol.md 5.8/5.9: the static form needs message; only is_dynamic=true omits it.
         raise SettingsError(
             "message",
             "InjectAgentMessage needs message (the text to speak), unless is_dynamic is true",
@@ -1109,7 +1109,7 @@ def check_client_message(data: Any, *, as_server: bool = False) -> ClientMessage
 def server_error_description(err: SettingsError) -> str:
     """The ``Error.description`` the real server sends for this validation failure.
 
-    Schema errors get the server's recorded text, which names only the path (protocol.md 9.4);
+    Schema errors get the server's recorded text, which names only the path (docs/protocol.md 9.4);
     the SDK's own advice (closest match, ``validate=False``) never appears in it.
     """
     if err.code == "UNPARSABLE_CLIENT_MESSAGE" and err.path:

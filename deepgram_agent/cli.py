@@ -649,7 +649,7 @@ async def cmd_demo(args: argparse.Namespace, p: Printer) -> int:
         load_settings_file(args.settings)
         if args.settings
         # The server's latency figures come in AgentStartedSpeaking, which the real server
-        # sends only with "experimental": true (protocol.md 9.6).
+        # sends only with "experimental": true (docs/protocol.md 9.6).
         else {**default_settings(greeting=DEMO_GREETING), "experimental": True}
     )
     typed, _ = coerce_settings(settings)  # fail fast, before any connection
@@ -806,7 +806,7 @@ async def _demo_steps(
     mic.speak(0.4)
     await _wait(barged, 10, "UserStartedSpeaking", p)
     # Turn 3: the interruption's transcript gets its own reply. The cut reply's own
-    # AgentAudioDone comes shortly after the barge-in (protocol.md 8): wait for the user's
+    # AgentAudioDone comes shortly after the barge-in (docs/protocol.md 8): wait for the user's
     # text first, then for the end of the reply to it.
     heard = s.wait_for(_is(m.ConversationText, lambda e: e.role == "user"))
     await mic.burst_done.wait()

@@ -189,6 +189,14 @@ def _v4_keyword(event: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in event).lstrip("_")
 
 
+def _reported(failure: BaseException, conn: AgentConnection | None = None) -> bool:
+    """Whether the server's own ``Error`` event already told the handlers why start failed
+    (the server refused the Settings): then no second, synthetic ``Error`` follows."""
+    from .exceptions import SettingsRejected
+
+    return isinstance(failure, SettingsRejected)
+
+
 def _adapt(handler: Callable[..., Any], event_name: str = "") -> Callable[[Any, Any], Any]:
     """Return ``call(client, event)`` invoking ``handler`` with the convention it declares.
 
@@ -351,7 +359,7 @@ class AgentWebSocketClient(_Handlers):
                 continue
             if kind is End:
                 failure = conn.core.failed_start or item.error
-                if failure is not None:
+                if failure is not None and not _reported(failure, conn.core):
                     self._emit("Error", self._failure(failure))
                 self._fire_close(_close_code(conn.core), conn.core.close_reason)
                 self._applied_delivered.set()
@@ -658,7 +666,7 @@ class AsyncAgentWebSocketClient(_Handlers):
             item = await queue.get()
             if isinstance(item, End):
                 failure = conn.failed_start or item.error
-                if failure is not None:
+                if failure is not None and not _reported(failure, conn):
                     await self._emit("Error", self._failure(failure))
                 await self._fire_close(_close_code(conn), conn.close_reason)
                 self._applied_delivered.set()

@@ -4,7 +4,7 @@ Two families live here:
 
 * **Client -> server** messages (``Settings``, ``UpdatePrompt``, ...). They are *strict*:
   unknown keys are refused when decoding (the real server rejects a whole message for one
-  unknown or misplaced key, protocol.md 9.4), and optional fields default to ``UNSET`` so they
+  unknown or misplaced key, docs/protocol.md 9.4), and optional fields default to ``UNSET`` so they
   are left out of the JSON instead of being sent as ``null``.
 * **Server -> client** messages (``Welcome``, ``ConversationText``, ...). They are *lenient*:
   every field but ``type`` has a default and extra keys are ignored, because the real server
@@ -179,14 +179,14 @@ class _Wire(
 
 
 class AudioInput(_Wire):
-    """``audio.input``: the format of the user audio the client sends (protocol.md 4.1)."""
+    """``audio.input``: the format of the user audio the client sends (docs/protocol.md 4.1)."""
 
     encoding: str
     sample_rate: int
 
 
 class AudioOutput(_Wire):
-    """``audio.output``: the format of the agent audio the server sends (protocol.md 4.2)."""
+    """``audio.output``: the format of the agent audio the server sends (docs/protocol.md 4.2)."""
 
     encoding: str | UnsetType = UNSET
     sample_rate: int | UnsetType = UNSET
@@ -208,7 +208,7 @@ class Flags(_Wire):
 
 
 class ListenProvider(_Wire):
-    """``agent.listen.provider`` (protocol.md 5.1.1).
+    """``agent.listen.provider`` (docs/protocol.md 5.1.1).
 
     One struct for both versions: ``v1`` (Nova) keys are ``model``, ``language``, ``keyterms``,
     ``smart_format``; ``v2`` (Flux) keys are ``model``, ``language_hints``, ``eot_threshold``,
@@ -245,7 +245,7 @@ class AwsCredentials(_Wire):
 
 
 class ThinkProvider(_Wire):
-    """``agent.think.provider``, tagged by ``type`` (protocol.md 5.1.2).
+    """``agent.think.provider``, tagged by ``type`` (docs/protocol.md 5.1.2).
 
     The keys each ``type`` accepts are checked by :mod:`deepgram_agent._validate`; model names
     stay free strings because the server's lists change faster than any SDK.
@@ -276,7 +276,7 @@ class FunctionEndpoint(_Wire):
 
 
 class FunctionDefinition(_Wire):
-    """``agent.think.functions[i]`` (protocol.md 5.1.3)."""
+    """``agent.think.functions[i]`` (docs/protocol.md 5.1.3)."""
 
     name: str | UnsetType = UNSET
     description: str | UnsetType = UNSET
@@ -299,7 +299,7 @@ class ThinkSettings(_Wire):
 
 
 class ThinkLiveProvider(_Wire):
-    """``agent.think_live.provider`` (early access, protocol.md 5.1.4)."""
+    """``agent.think_live.provider`` (early access, docs/protocol.md 5.1.4)."""
 
     type: str = "deepgram"
     version: str | UnsetType = UNSET
@@ -324,7 +324,7 @@ class CartesiaVoice(_Wire):
 
 
 class SpeakProvider(_Wire):
-    """``agent.speak.provider``, tagged by ``type`` (protocol.md 5.1.5)."""
+    """``agent.speak.provider``, tagged by ``type`` (docs/protocol.md 5.1.5)."""
 
     type: str
     model: str | UnsetType = UNSET
@@ -398,7 +398,7 @@ class HistoryFunctionCallsItem(
 
 
 class ContextSettings(_Wire):
-    """``agent.context``: prior conversation to preload (protocol.md 5.1.6)."""
+    """``agent.context``: prior conversation to preload (docs/protocol.md 5.1.6)."""
 
     # Two shapes share the tag "History" and differ only by their keys, which a msgspec tagged
     # union cannot express: items are checked one by one by ``_validate.check_settings``.
@@ -418,7 +418,7 @@ class AgentSettings(_Wire):
 
 
 # ----------------------------------------------------------------------------------------------
-# Client -> server messages (protocol.md 5)
+# Client -> server messages (docs/protocol.md 5)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -446,7 +446,7 @@ class AudioFormat(NamedTuple):
 
 
 class Settings(ClientMessage, tag="Settings"):
-    """``Settings``: must be the first and only once (protocol.md 5.1)."""
+    """``Settings``: must be the first and only once (docs/protocol.md 5.1)."""
 
     audio: AudioConfig
     agent: AgentSettings | str
@@ -518,8 +518,14 @@ class InjectAgentMessage(ClientMessage, tag="InjectAgentMessage"):
     """
 
     message: str | UnsetType = UNSET
-    behavior: Literal["default", "queue", "interrupt"] | UnsetType = UNSET
+    behavior: str | UnsetType = UNSET  # default | queue | interrupt; open: newer values pass
     is_dynamic: bool | UnsetType = UNSET
+
+
+def _settings_error(path: str, problem: str) -> Exception:
+    from .exceptions import SettingsError
+
+    return SettingsError(path, problem)
 
 
 class _FunctionCallResponseMeta(type(msgspec.Struct)):  # type: ignore[misc]
@@ -535,9 +541,21 @@ class _FunctionCallResponseMeta(type(msgspec.Struct)):  # type: ignore[misc]
                 kwargs[key] = value
         for old, new in (("result", "content"), ("output", "content"), ("function_call_id", "id")):
             if old in kwargs:  # the seed's result=, and the early-access names
-                if new in kwargs:
-                    raise TypeError(f"pass {new}= or {old}=, not both")
-                kwargs[new] = kwargs.pop(old)
+                if kwargs.get(new) is not None and kwargs[old] is not None:
+                    raise _settings_error(
+                        new, f"{old}= and {new}= are the same field; pass one of them"
+                    )
+                value = kwargs.pop(old)
+                if value is not None:
+                    kwargs[new] = value
+        if kwargs.get("name") is None:
+            raise _settings_error("name", "FunctionCallResponse needs name= (the function's name)")
+        if kwargs.get("content") is None:
+            raise _settings_error(
+                "content",
+                "FunctionCallResponse needs result=... (or content=...): the text for "
+                "the LLM (JSON-encode structured results)",
+            )
         content = kwargs.get("content")
         if content is not None and not isinstance(content, str):
             kwargs["content"] = msgspec.json.encode(content).decode()
@@ -571,8 +589,8 @@ class FunctionCallResponse(
         return self.content
 
     def to_message(self, id: str | None = None) -> FunctionCallResponse:
-        """This response, with ``id`` filled in when given (the classic option API)."""
-        if id is None or id == self.id:
+        """This response, with ``id`` filled in when it has none (an id given wins)."""
+        if id is None or isinstance(self.id, str):
             return self
         return FunctionCallResponse(id=id, name=self.name, content=self.content)
 
@@ -626,7 +644,7 @@ CLIENT_MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
 
 
 # ----------------------------------------------------------------------------------------------
-# Server -> client messages (protocol.md 6). Lenient: every field has a default.
+# Server -> client messages (docs/protocol.md 6). Lenient: every field has a default.
 # ----------------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ and the v4 SDK's attribute style, on pre-filled trees::
     options.agent.think.prompt = "You are a friendly assistant."
     options.agent.greeting = "Hello!"
 
-Those shapes are *not* all what the server accepts (protocol.md 5.15, 9.4 and 10). This module
+Those shapes are *not* all what the server accepts (docs/protocol.md 5.15, 9.4 and 10). This module
 maps them onto the nested wire shapes, and also accepts the wire's own names, so both spellings
 below produce the same JSON::
 
@@ -51,7 +51,7 @@ needs a value, and then with one it takes.**
 * A Speak with a ``deepgram`` provider and no model sends ``aura-asteria-en`` (the seed's
   default); a Think with an ``open_ai`` provider and no model sends ``gpt-4o-mini``. The seed
   declares ``gpt-4`` as Think's default model, but the server no longer offers it
-  (protocol.md 5.1.2), so the default is a current OpenAI model; ``Think().model`` reads the
+  (docs/protocol.md 5.1.2), so the default is a current OpenAI model; ``Think().model`` reads the
   model that will be sent. A model you set is sent as given.
 * A seed-style Listen (flat keys, no ``provider``) sends ``type: deepgram``, ``version``
   (``v2`` when the model starts with ``flux``, else ``v1``), ``model`` (default ``nova-2``) and,
@@ -74,7 +74,7 @@ Mapping (classic name -> wire location):
   ``Think(instructions=...)`` (or ``prompt=``) -> ``agent.think.prompt``. The flat attributes
   work too: ``options.agent.think.model = "gpt-4o"`` goes into the provider.
 * ``Function(url, method, headers)`` -> ``functions[i].endpoint`` (the server rejects them at the
-  function's top level, protocol.md 9.4).
+  function's top level, docs/protocol.md 9.4).
 * ``Header(key=..., value=...)`` (or ``name=``) in a list -> the wire's ``{name: value}`` object.
 * A think or speak ``Endpoint`` with a ``method``: the server's think/speak endpoints have no
   ``method`` key, so it is left out and a :class:`DeepgramAgentWarning` says so (the v4 SDK
@@ -181,7 +181,7 @@ DEFAULT_INPUT: dict[str, Any] = {"encoding": "linear16", "sample_rate": 16000}
 DEFAULT_OUTPUT: dict[str, Any] = {"encoding": "linear16", "sample_rate": 24000, "container": "none"}
 
 #: The model a Think with an ``open_ai`` provider and no model sends. The seed declares
-#: ``gpt-4``, which the server no longer lists (protocol.md 5.1.2); this is a current one.
+#: ``gpt-4``, which the server no longer lists (docs/protocol.md 5.1.2); this is a current one.
 DEFAULT_THINK_MODEL = "gpt-4o-mini"
 #: The model a Speak with a ``deepgram`` provider and no model sends (the seed's default).
 DEFAULT_SPEAK_MODEL = "aura-asteria-en"
@@ -579,7 +579,7 @@ class Provider(dict[str, Any]):
 
     A ``dict`` (as in the v4 SDK) whose keys are also attributes: ``p.model``, ``p["model"]``,
     ``p.model = "nova-3"``; an unset key reads as ``None``, and setting ``None`` removes it.
-    Keys vary by provider type (protocol.md 5.1), so any key is accepted and sent as given; the
+    Keys vary by provider type (docs/protocol.md 5.1), so any key is accepted and sent as given; the
     validator checks them against the type before sending and names the path of a wrong one.
     ``type`` may be left out: it then reads (and is sent as) the default of where the provider
     is used: ``open_ai`` for Think and for a standalone ``Provider()`` (the seed's default),
@@ -807,7 +807,7 @@ def _endpoint_dict(value: Any, path: str, *, kind: str) -> dict[str, Any]:
 
 def _telephony_rate(obj: Any) -> Any:
     """The sample rate to send: the one given, else 8000 for G.711 (mulaw/alaw, the telephony
-    formats, protocol.md 4), else the class default."""
+    formats, docs/protocol.md 4), else the class default."""
     if not obj.is_set("sample_rate") and obj.encoding in ("mulaw", "alaw"):
         return 8000
     return obj.sample_rate
@@ -1034,7 +1034,7 @@ class Listen(_Options):
             raise SettingsError(path, "provider must be a Provider(...) or a dict")
         out = _merge_flat({"type": "deepgram", **given}, flat, path, "Listen")
         if "version" not in out and str(out.get("model", "")).startswith("flux"):
-            out["version"] = "v2"  # Flux models are the v2 listen provider (protocol.md 5.1.1)
+            out["version"] = "v2"  # Flux models are the v2 listen provider (docs/protocol.md 5.1.1)
         return out
 
     def _read_flat(self, name: str) -> Any:
@@ -1661,18 +1661,9 @@ class Context(_Options):
         }
 
 
-class Flags(_Options):
-    """``flags``: ``Flags(history=False)`` turns off ``History`` events."""
-
-    _PATH = "flags"
-    history: _Field[bool | None] = _Field(None)
-
-    def __init__(self, *, history: bool | None = None) -> None:
-        super().__init__()
-        self.history = history
-
-    def _build(self, path: str) -> dict[str, Any]:
-        return {} if self.history is None else {"history": self.history}
+#: ``flags``: ``Flags(history=False)`` turns off ``History`` events. One class with the wire
+#: struct (:class:`deepgram_agent.messages.Flags`).
+Flags = messages.Flags
 
 
 _ThinkArg = Think | Mapping[str, Any] | Sequence[Think | Mapping[str, Any]]
@@ -2287,72 +2278,11 @@ class InjectUserMessageOptions(_MessageOptions):
         return {"content": self.content}
 
 
-class FunctionCallResponse(_MessageOptions):
-    """``FunctionCallResponse``: the result of a client-side function call.
-
-    Seed style ``FunctionCallResponse(name=..., result=json.dumps(...))`` or wire style
-    ``(id=..., name=..., content=...)``. A result that is not a string is JSON-encoded.
-    ``id`` may be left out: the connection fills it from the pending ``FunctionCallRequest``
-    (see :meth:`to_message`).
-    """
-
-    _TYPE = "FunctionCallResponse"
-    id: _Field[str | None] = _Field(None)
-    name: _Field[str | None] = _Field(None)
-    content: _Field[str | None] = _Field(None)
-
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        result: Any = None,
-        id: str | None = None,
-        content: Any = None,
-    ) -> None:
-        super().__init__()
-        self.id = id
-        self.name = name
-
-        def text(value: Any) -> str | None:
-            if value is None or isinstance(value, str):
-                return value
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-        self.content = _one_of(
-            "content", "FunctionCallResponse", ("result", text(result)), ("content", text(content))
-        )
-
-    @property
-    def result(self) -> str | None:
-        """The seed's name for ``content``."""
-        return self.content
-
-    def _body(self) -> dict[str, Any]:
-        if self.name is None:
-            raise SettingsError("name", "FunctionCallResponse needs name= (the function's name)")
-        if self.content is None:
-            raise SettingsError("content", "FunctionCallResponse needs result=... (or content=...)")
-        out: dict[str, Any] = {}
-        if self.id is not None:
-            out["id"] = self.id
-        out["name"] = self.name
-        out["content"] = self.content
-        return out
-
-    def to_message(self, id: str | None = None) -> messages.FunctionCallResponse:
-        """The typed message.
-
-        Args:
-            id: the call id to use when this response has none (the core passes the pending
-                request's id); an id given to the constructor wins. With neither, ``id`` is
-                ``UNSET`` (left out of the JSON).
-        """
-        data = self.to_dict()
-        if "id" not in data and id is not None:
-            data["id"] = id
-        msg = check_client_message(data)
-        assert isinstance(msg, messages.FunctionCallResponse)
-        return msg
+#: ``FunctionCallResponse``: one class with the wire message
+#: (:class:`deepgram_agent.messages.FunctionCallResponse`), which also takes the seed's
+#: ``FunctionCallResponse(name=..., result=...)`` and the classic positional
+#: ``(id, name, content)``; an ``id`` left out is filled in from the pending request.
+FunctionCallResponse = messages.FunctionCallResponse
 
 
 class AgentKeepAlive(_MessageOptions):
@@ -2460,6 +2390,6 @@ def output_format(settings: messages.Settings) -> tuple[str, int]:
 def input_format(settings: messages.Settings) -> tuple[str, int]:
     """``(encoding, sample_rate)`` the server expects for user audio.
 
-    Defaults (``audio.input`` omitted): ``linear16``, 24000 Hz (protocol.md 4.1).
+    Defaults (``audio.input`` omitted): ``linear16``, 24000 Hz (docs/protocol.md 4.1).
     """
     return settings.input_format

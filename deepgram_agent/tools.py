@@ -19,7 +19,7 @@ function definitions the LLM sees (``agent.think.functions``), and every client-
     async with client.agent.connect(settings, tools=tools) as conn:
         ...  # calls are answered while you iterate (or even if you do not)
 
-What happens on a ``FunctionCallRequest`` (protocol.md 6.6 and 7):
+What happens on a ``FunctionCallRequest`` (docs/protocol.md 6.6 and 7):
 
 * Each entry with ``client_side: true`` whose name is registered (with ``auto=True``, the
   default) runs in its own task on the connection's loop, so several entries of one request run
@@ -1133,7 +1133,7 @@ class Tools:
                 only provides the definition).
             timeout: seconds a call may take (default: the registry's ``timeout``).
             defer_until_eot: hold calls until the user's turn is confirmed (for irreversible
-                actions; protocol.md 5.1.3).
+                actions; docs/protocol.md 5.1.3).
 
         Returns:
             The registered :class:`Tool`.
@@ -1162,7 +1162,7 @@ class Tools:
         headers: Mapping[str, str] | None = None,
         defer_until_eot: bool | None = None,
     ) -> Tool:
-        """Declare a function the *server* calls over HTTP (``endpoint``; protocol.md 5.1.3).
+        """Declare a function the *server* calls over HTTP (``endpoint``; docs/protocol.md 5.1.3).
 
         The client never answers these: the server sends its own ``FunctionCallResponse``.
 

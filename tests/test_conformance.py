@@ -1,7 +1,7 @@
 """Everything the SDK sends validates against the official deepgram-sdk 7.16.0 models.
 
 The official Pydantic models allow extra fields and ``null``; the real server allows neither
-(protocol.md 2, 9.4). So each model's JSON Schema is made strict before use: every object that
+(docs/protocol.md 2, 9.4). So each model's JSON Schema is made strict before use: every object that
 declares ``properties`` gets ``additionalProperties: false`` and ``null`` is removed from every
 union. Free-form objects (function ``parameters``, ``headers``) keep their own rules. The
 negative tests at the bottom prove the strict copy really refuses extras and nulls.
@@ -87,7 +87,7 @@ def assert_conforms(data: dict[str, Any]) -> None:
 
 # ---- JSON the SDK produces -------------------------------------------------------------------
 
-# protocol.md 5.1.7 examples (shared with the emulator tests)
+# docs/protocol.md 5.1.7 examples (shared with the emulator tests)
 EXAMPLE_FULL = parsed(FULL_SETTINGS)
 EXAMPLE_FLUX = parsed(FLUX_SETTINGS)
 EXAMPLE_STORED = parsed(STORED_SETTINGS)

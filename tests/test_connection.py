@@ -43,7 +43,7 @@ async def test_happy_path_async_iterator() -> None:
             audio = [x for x in got if isinstance(x, bytes)]
             assert audio and all(len(a) > 0 for a in audio)
             # Without "experimental": true the real server sends no AgentStartedSpeaking
-            # (protocol.md 9.6): the assistant's text comes before its audio.
+            # (docs/protocol.md 9.6): the assistant's text comes before its audio.
             assert "AgentStartedSpeaking" not in kinds
             first_reply = next(
                 i

@@ -20,8 +20,8 @@ PROTOCOL = ROOT / "docs" / "protocol.md"
 
 #: One reference: a section number, optionally a numbered rule of it or a row of its table.
 REF = r"(\d+(?:\.\d+)*)(?: rule (\d+)| #(\d+))?"
-#: A citation: "protocol.md 9.4", "docs/protocol.md 3 rule 4", "protocol.md 2 and 9.4",
-#: "protocol.md 5.8/5.9", "protocol.md 12 #2", "protocol.md section 6 and the 9.5 transcript".
+#: A citation: "docs/protocol.md 9.4", "docs/protocol.md 3 rule 4", "docs/protocol.md 2 and 9.4",
+#: "docs/protocol.md 5.8/5.9", "docs/protocol.md 12 #2", "docs/protocol.md section 6 and the 9.5 transcript".
 CITATION = re.compile(
     rf"(?:docs/)?protocol\.md,? (?:section |§)?{REF}((?:\s*(?:,|and|/)\s*(?:the )?{REF})*)"
 )
@@ -77,7 +77,7 @@ def test_every_cited_section_of_the_wire_reference_exists() -> None:
             seen += 1
             why = resolve(number, rule, row, book)
             if why:
-                problems.append(f"{path.relative_to(ROOT)}: protocol.md {number}: {why}")
+                problems.append(f"{path.relative_to(ROOT)}: docs/protocol.md {number}: {why}")
     assert problems == []
     assert seen >= 40  # the package cites it throughout: the pattern did find them
 
@@ -105,8 +105,8 @@ def test_the_wire_reference_keeps_the_section_numbers() -> None:
 
 def test_the_citation_pattern() -> None:
     text = (
-        "(protocol.md 2 and 9.4) (docs/protocol.md 3 rule 4) (protocol.md 5.8/5.9) "
-        "(protocol.md 12 #2) (protocol.md section 6 and the 9.5 transcript) protocol.md 4.1)"
+        "(docs/protocol.md 2 and 9.4) (docs/protocol.md 3 rule 4) (docs/protocol.md 5.8/5.9) "
+        "(docs/protocol.md 12 #2) (docs/protocol.md section 6 and the 9.5 transcript) docs/protocol.md 4.1)"
     )
     assert citations(text) == [
         ("2", None, None),

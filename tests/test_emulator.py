@@ -251,7 +251,7 @@ async def test_welcome_first_with_fresh_uuid() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Strict validation (protocol.md 9.4) and session rules
+# Strict validation (docs/protocol.md 9.4) and session rules
 # ---------------------------------------------------------------------------------------------
 
 _FLAT_LISTEN = settings(listen={"provider": "deepgram", "model": "nova-3"})
@@ -451,7 +451,7 @@ async def test_idle_timeout_sends_error_and_closes() -> None:
         async with connect(emu) as peer:
             await peer.start()
             frames, code = await peer.expect_close()
-        # The live server's exact text (protocol.md 9.6).
+        # The live server's exact text (docs/protocol.md 9.6).
         assert frames == [
             {"type": "Error", "code": "CLIENT_MESSAGE_TIMEOUT", "description": IDLE_TEXT}
         ]
@@ -541,7 +541,7 @@ async def test_scripted_turn_order() -> None:
 
 
 async def test_without_experimental_no_started_speaking_end_of_thought_or_thinking() -> None:
-    # protocol.md 9.6: in ~870 live frames without "experimental": true, none of the three.
+    # docs/protocol.md 9.6: in ~870 live frames without "experimental": true, none of the three.
     script = Script(
         rules=[Rule(match="HOURS", reply="We open at nine. We close at five!", thinking="Hours.")]
     )
@@ -804,7 +804,7 @@ async def test_unanswered_function_call_times_out(caplog: pytest.LogCaptureFixtu
                 await peer.send({"type": "InjectUserMessage", "content": "weather"})
                 await peer.until("FunctionCallRequest")
                 frames, code = await peer.expect_close()
-    # The server has one text for client silence (protocol.md 9.6); the log names the call.
+    # The server has one text for client silence (docs/protocol.md 9.6); the log names the call.
     assert frames == [{"type": "Error", "code": "CLIENT_MESSAGE_TIMEOUT", "description": IDLE_TEXT}]
     assert code == 1000
     assert "no FunctionCallResponse within 0.3 s for: get_weather" in caplog.text

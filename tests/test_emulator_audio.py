@@ -102,7 +102,7 @@ async def test_barge_in_stops_agent_audio_at_once_then_agent_audio_done() -> Non
             await peer.until("UserStartedSpeaking")
             session = emu.sessions[0]
             sent_at_barge_in = session.state.audio_bytes_out
-            # protocol.md 8: the cut speech's AgentAudioDone follows shortly (default 20 ms).
+            # docs/protocol.md 8: the cut speech's AgentAudioDone follows shortly (default 20 ms).
             done = await peer.until("AgentAudioDone")
             await stream(peer, silence(0.4))
             after = await peer.until("ConversationText")

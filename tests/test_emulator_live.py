@@ -1,4 +1,4 @@
-"""The emulator behaves as live captures show (protocol.md 9.6), driven by a plain aiohttp client:
+"""The emulator behaves as live captures show (docs/protocol.md 9.6), driven by a plain aiohttp client:
 experimental gating, AgentAudioDone after a barge-in, split LatencyReports, the within-turn order
 variations of ``Quirks`` (selected or seeded), exact texts, close echo, logging."""
 
@@ -471,7 +471,7 @@ async def test_a_close_without_status_is_answered_without_status() -> None:
             await peer.ws.send_frame(b"", aiohttp.WSMsgType.CLOSE)
             msg = await peer.ws.receive(timeout=scaled(5))
         assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 0  # an empty close frame
-        assert await emu.sessions[0].wait_closed() == 1005  # "no status" (protocol.md 9.6)
+        assert await emu.sessions[0].wait_closed() == 1005  # "no status" (docs/protocol.md 9.6)
 
 
 # ---------------------------------------------------------------------------------------------

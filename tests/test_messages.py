@@ -1,4 +1,4 @@
-"""Decoding every server message of the wire reference (protocol.md 6 and the 9.5 transcript).
+"""Decoding every server message of the wire reference (docs/protocol.md 6 and the 9.5 transcript).
 
 The JSON below is copied from the protocol reference as data (facts of the wire); the reference
 file itself lives outside the repository and is not read at test time.
@@ -15,7 +15,7 @@ import pytest
 from deepgram_agent import messages as m
 from deepgram_agent._codec import decode_server, encode
 
-# (type, exact JSON text, expected attribute values) -- protocol.md section 6
+# (type, exact JSON text, expected attribute values) -- docs/protocol.md section 6
 SECTION_6: list[tuple[type[m.ServerMessage], str, dict[str, Any]]] = [
     (
         m.Welcome,
@@ -129,7 +129,7 @@ SECTION_6: list[tuple[type[m.ServerMessage], str, dict[str, Any]]] = [
     ),
 ]
 
-# Every server line of the constructed transcript, protocol.md 9.5 (exact text).
+# Every server line of the constructed transcript, docs/protocol.md 9.5 (exact text).
 TRANSCRIPT_9_5: list[tuple[type[m.ServerMessage], str]] = [
     (m.Welcome, '{"type":"Welcome","request_id":"2b0f9e6a-0d1c-4f3e-9a77-51c8e2d4b6a0"}'),
     (m.SettingsApplied, '{"type":"SettingsApplied"}'),

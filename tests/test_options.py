@@ -596,7 +596,7 @@ def test_golden_client_messages(name: str, seed: Any, wire: Any, expected: dict[
 
 def test_function_call_response_seed_style_without_id() -> None:
     resp = FunctionCallResponse(name="get_weather", result=json.dumps({"temp": 72}))
-    assert resp.id is None
+    assert not resp.id  # left out of the JSON until the connection fills it in
     assert resp.name == "get_weather"
     assert resp.content == '{"temp": 72}'
     assert resp.result == resp.content
@@ -616,10 +616,11 @@ def test_function_call_response_seed_style_without_id() -> None:
 
 
 def test_function_call_response_needs_content_and_name() -> None:
+    # One class with the wire message now: the problem shows at construction, not at send.
     with pytest.raises(SettingsError, match="result"):
-        FunctionCallResponse(name="f").to_dict()
+        FunctionCallResponse(name="f")
     with pytest.raises(SettingsError) as err:
-        FunctionCallResponse(content="x").to_dict()
+        FunctionCallResponse(content="x")
     assert err.value.path == "name"
     with pytest.raises(SettingsError, match="same field"):
         FunctionCallResponse(name="f", result="a", content="b")
@@ -701,7 +702,7 @@ def test_think_and_speak_endpoints_take_no_method() -> None:
 
 def test_think_provider_types_and_models() -> None:
     # The seed declares gpt-4, which the server no longer lists: the default is a current model
-    # (protocol.md 5.1.2); a model you give is sent as given.
+    # (docs/protocol.md 5.1.2); a model you give is sent as given.
     assert Think().to_dict() == {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}}
     assert Think().model == "gpt-4o-mini" == DEFAULT_THINK_MODEL
     assert Think(model="gpt-4").to_dict()["provider"]["model"] == "gpt-4"
@@ -899,7 +900,7 @@ def test_inject_text_and_message_contradict() -> None:
     assert InjectUserMessageOptions(text="a", content="a").text == "a"
 
 
-# ---- recorded bad shapes of protocol.md 9.4, given as dicts ----------------------------------
+# ---- recorded bad shapes of docs/protocol.md 9.4, given as dicts ----------------------------------
 
 AUDIO = {"input": {"encoding": "linear16", "sample_rate": 16000}}
 

@@ -50,3 +50,17 @@ def test_seed_response_names_are_the_wire_types_not_copies() -> None:
     assert deepgram_agent.ErrorResponse is m.Error
     assert deepgram_agent.WelcomeResponse is m.Welcome
     assert deepgram_agent.UnhandledResponse is m.Unhandled
+
+
+def test_the_v4_deep_import_paths_name_the_same_objects() -> None:
+    """v4 programs import from deepgram.clients.agent.v1.websocket.*: renamed, they still run."""
+    from deepgram_agent.clients.agent.enums import AgentWebSocketEvents
+    from deepgram_agent.clients.agent.v1.websocket import AgentWebSocketClient
+    from deepgram_agent.clients.agent.v1.websocket import options, response
+
+    assert AgentWebSocketEvents is deepgram_agent.AgentWebSocketEvents
+    assert AgentWebSocketClient is deepgram_agent.AgentWebSocketClient
+    for name in options.__all__:
+        assert getattr(options, name) is getattr(deepgram_agent, name), name
+    for name in response.__all__:
+        assert getattr(response, name) is getattr(deepgram_agent, name), name

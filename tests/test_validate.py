@@ -154,7 +154,7 @@ def test_update_listen_takes_the_alias_too() -> None:
 
 
 def test_relaxed_rules_that_the_docs_contradict() -> None:
-    # google: no model with a custom endpoint (protocol.md 12 #23); even without one, the
+    # google: no model with a custom endpoint (docs/protocol.md 12 #23); even without one, the
     # server decides.
     check_settings(settings(think={"provider": {"type": "google"}}))
     # aws_polly: language or its deprecated alias; neither is an error naming 'language'.
@@ -201,7 +201,7 @@ def test_unknown_provider_types() -> None:
         "accepted: anthropic, aws_bedrock, deepgram, google, groq, nvidia, open_ai" in err.problem
     )
     assert VALIDATE_FALSE in err.problem
-    # protocol.md 12 #24: x_ai is let through only unchecked, and the error says why.
+    # docs/protocol.md 12 #24: x_ai is let through only unchecked, and the error says why.
     err = rejection(settings(think={"provider": {"type": "x_ai", "model": "grok-3"}}))
     assert "older Deepgram docs page listed 'x_ai'" in err.problem and VALIDATE_FALSE in err.problem
     err = rejection(settings(speak={"provider": {"type": "elevenlabs", "model_id": "x"}}))

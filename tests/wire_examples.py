@@ -1,11 +1,12 @@
-"""Wire examples shared by several test files: protocol.md 5.1.7's Settings, verbatim."""
+"""Wire examples shared by several test files: full Settings messages of the kinds docs/protocol.md
+5.1.7 describes (every section of Settings in use), and the forms Deepgram's docs use."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-# protocol.md 5.1.7, copied verbatim.
+# Settings of the kinds docs/protocol.md 5.1.7 describes (our own examples).
 FULL_SETTINGS = r"""
 {
   "type": "Settings",
@@ -94,7 +95,7 @@ def parsed(text: str) -> dict[str, Any]:
 
 
 # Forms Deepgram's docs use in Settings JSON that the official 7.16.0 models lack or forbid
-# (protocol.md 5.1.1, 5.1.5, 12 #22-23). Every one must pass local validation and the emulator.
+# (docs/protocol.md 5.1.1, 5.1.5, 12 #22-23). Every one must pass local validation and the emulator.
 _AUDIO = {"input": {"encoding": "linear16", "sample_rate": 16000}}
 
 DOCS_FORMS: dict[str, dict[str, Any]] = {
@@ -209,7 +210,7 @@ DOCS_FORMS: dict[str, dict[str, Any]] = {
         "agent": {"listen": {"provider": {"type": "deepgram", "model": "nova-3"}}},
     },
     "no listen": {"type": "Settings", "audio": _AUDIO, "agent": {"greeting": "Hi."}},
-    # protocol.md 4.1 / 4.2: every documented encoding and container.
+    # docs/protocol.md 4.1 / 4.2: every documented encoding and container.
     "telephony and compressed audio": {
         "type": "Settings",
         "audio": {

@@ -39,7 +39,7 @@ class BargeIn:
       mute: agent audio still arriving from the interrupted reply is answered
       :attr:`~BargeInAction.DROP`.
     * Muted, the next reply is recognised by its audio, never by ``AgentStartedSpeaking``
-      (the real server sends that only with ``"experimental": true``, protocol.md 8, 9.6): an
+      (the real server sends that only with ``"experimental": true``, docs/protocol.md 8, 9.6): an
       assistant ``ConversationText`` (the reply's text comes before its audio), or the end of
       the user's turn (their ``ConversationText``), arms the gate, and the first agent audio
       after that unmutes it (:attr:`~BargeInAction.REPLY_START`). ``AgentStartedSpeaking``,

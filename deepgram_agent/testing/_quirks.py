@@ -1,4 +1,4 @@
-"""How far the emulator imitates the live server's irregular habits (protocol.md 9.6).
+"""How far the emulator imitates the live server's irregular habits (docs/protocol.md 9.6).
 
 Live captures show a server less regular than the documented turn order: latency figures
 split over several ``LatencyReport`` messages, assistant text before a ``FunctionCallRequest``,
@@ -38,7 +38,7 @@ class Quirks:
 
     Attributes:
         latency_report: ``"combined"``: one ``LatencyReport`` per reply, after its audio, with
-            every figure (protocol.md 6.17). ``"split"``: one field per message, as live
+            every figure (docs/protocol.md 6.17). ``"split"``: one field per message, as live
             captures show: ``stt_latency`` about every ``stt_report_interval`` seconds of user
             audio while it streams, then per reply ``ttt_token_latency`` (and
             ``ttt_tool_latency``) when the "LLM" starts, ``ttt_text_latency`` before the first

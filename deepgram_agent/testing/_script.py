@@ -189,7 +189,7 @@ class Script:
         default_transcript: used when ``transcripts`` is exhausted; ``None`` ignores such
             utterances (``UserStartedSpeaking`` is still sent).
         thinking: ``AgentThinking`` text for turns whose rule gives none (``None``: no event).
-            Sent only when the Settings have ``"experimental": true`` (protocol.md 9.6).
+            Sent only when the Settings have ``"experimental": true`` (docs/protocol.md 9.6).
         end_of_thought: send the undocumented ``EndOfThought`` after the user's text, as the
             real server did in the 2025 recordings; like the real server, only when the
             Settings have ``"experimental": true``.

@@ -47,7 +47,7 @@ class AgentEmulator:
 
     Every session is independent (own script copy, state, timers); nothing is global.
 
-    What the real server does is what the emulator does, as far as it is known (protocol.md
+    What the real server does is what the emulator does, as far as it is known (docs/protocol.md
     9.6): ``AgentStartedSpeaking``, ``EndOfThought`` and ``AgentThinking`` only when the Settings
     have ``"experimental": true``; ``AgentAudioDone`` shortly after a barge-in; the server's
     exact ``Error``/``Warning`` texts; a client's close code and reason echoed back. The live
@@ -370,7 +370,7 @@ class AgentEmulator:
             protocols=(subprotocol,) if subprotocol else (),
             # Faults.silent_after must not answer pings: the session pongs by hand until then.
             autoping=faults is None or faults.silent_after is None,
-            # A client's close is echoed with its own code and reason (protocol.md 9.6).
+            # A client's close is echoed with its own code and reason (docs/protocol.md 9.6).
             autoclose=False,
             compress=False,
             decode_text=False,

@@ -33,6 +33,7 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
+from .._protocol import PendingCalls, Phase, client_order_error
 from .._validate import normalize_client_message, normalize_settings
 from ..exceptions import DeepgramTimeoutError
 from ..messages import (
@@ -87,7 +88,7 @@ _END_OF_THOUGHT = b'{"type":"EndOfThought"}'
 _TEXT = aiohttp.WSMsgType.TEXT
 _BINARY = aiohttp.WSMsgType.BINARY
 
-#: The server's texts (protocol.md 9.6, live captures).
+#: The server's texts (docs/protocol.md 9.6, live captures).
 IDLE_TIMEOUT_TEXT = (
     "We waited too long for a websocket message. Please ensure that you're sending binary "
     "messages containing user speech."
@@ -98,7 +99,6 @@ IDLE_BEFORE_SETTINGS_TEXT = (
     "'Settings' message at the beginning of the session."
 )
 #: Constructed after "Received <Type> before Settings." (the live text for JSON messages).
-BINARY_BEFORE_SETTINGS_TEXT = "Received binary message before Settings."
 
 # Keys whose values may be secrets: a log line about them names the path only.
 _SECRET_PATH = ("headers", "credentials", "authorization", "api_key", "token")
@@ -280,6 +280,7 @@ class EmulatorSession:
         self._speech_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._pending: dict[str, _Pending] = {}
+        self._calls = PendingCalls()
         self._vad: EnergyVad | None = None
         self._stall_until = 0.0
         self._rng: random.Random = options.quirks.rng(index)
@@ -494,7 +495,7 @@ class EmulatorSession:
                 return
 
     async def _echo_close(self, code: int, reason: str) -> None:
-        """Answer a client's close frame with the same code and reason (protocol.md 9.6)."""
+        """Answer a client's close frame with the same code and reason (docs/protocol.md 9.6)."""
         ws = self._ws
         assert ws is not None
         self._ending = True
@@ -725,7 +726,7 @@ class EmulatorSession:
                     kind = "idle"
                 now = loop.time()
                 if now >= deadline:
-                    # The server's one text for both (protocol.md 3 rule 4 and 9.6).
+                    # The server's one text for both (docs/protocol.md 3 rule 4 and 9.6).
                     if kind == "function":
                         names = ", ".join(sorted({p.name for p in self._pending.values()}))
                         log.info(
@@ -789,10 +790,7 @@ class EmulatorSession:
         )
         if self.settings is None:
             if not is_settings:
-                kind = result.type
-                await self._fatal(
-                    "NON_SETTINGS_MESSAGE_BEFORE_SETTINGS", f"Received {kind} before Settings."
-                )
+                await self._fatal_order(result.type)
             elif self._replaying:
                 self.settings = plain  # validated; the recording says what comes next
                 output = _dict(_dict(plain.get("audio")).get("output"))
@@ -817,7 +815,7 @@ class EmulatorSession:
     async def _on_audio(self, data: bytes) -> None:
         self._record(len(data), len(data))
         if self.settings is None:
-            await self._fatal("BINARY_MESSAGE_BEFORE_SETTINGS", BINARY_BEFORE_SETTINGS_TEXT)
+            await self._fatal_order("", binary=True)
         if self._opts.quirks.latency_report == "split" and self.state.phase == "active":
             await self._stt_report(len(data))
         if self._vad is None:
@@ -850,11 +848,14 @@ class EmulatorSession:
             await self._send_json(LatencyReport(stt_latency=stt))
 
     async def _fatal_second_settings(self) -> None:
-        await self._fatal(
-            "SETTINGS_ALREADY_APPLIED",
-            "Settings have already been applied to this session; open a new connection to "
-            "change them wholesale, or use the Update* messages.",
-        )
+        await self._fatal_order("Settings")
+
+    async def _fatal_order(self, kind: str, *, binary: bool = False) -> None:
+        """A frame out of the session order: the server's Error (the rule the client shares)."""
+        phase = Phase.READY if self.settings is not None else Phase.AWAITING_APPLIED
+        error = client_order_error(phase, kind, binary=binary)
+        assert error is not None
+        await self._fatal(error.code, error.description)
 
     async def _dispatch(self, plain: dict[str, Any], msg: ClientMessage) -> None:
         st = self.state
@@ -888,7 +889,7 @@ class EmulatorSession:
         # KeepAlive and __customToThinkProvider: recorded, no reply.
 
     def _apply_listen_update(self, listen: dict[str, Any]) -> None:
-        # protocol.md 5.5: a partial update; omitted keys keep their value except
+        # docs/protocol.md 5.5: a partial update; omitted keys keep their value except
         # language_hints, which resets when omitted.
         old = dict((self.state.listen or {}).get("provider") or {})
         new = listen.get("provider") or {}
@@ -1090,6 +1091,8 @@ class EmulatorSession:
                 self._agent_tasks.discard(task)
                 self._speech_tasks.discard(task)
         cancelled = [FunctionCallCancelledItem(id=i, name=p.name) for i, p in self._pending.items()]
+        for i in self._pending:
+            self._calls.discard(i)
         for p in self._pending.values():
             p.future.cancel()
         self._pending.clear()
@@ -1103,7 +1106,7 @@ class EmulatorSession:
     def _start_turn(self, text: str, *, from_audio: bool) -> None:
         # A new user turn drops a reply that has not started speaking (and voids its function
         # calls); speech already under way finishes first, so its AgentAudioDone can arrive
-        # after the new turn's EndOfThought, as in the 2025 recordings (protocol.md 9.3).
+        # after the new turn's EndOfThought, as in the 2025 recordings (docs/protocol.md 9.3).
         cancelled = self._interrupt(keep_speech=True)
         speaking = list(self._speech_tasks)
         self._spawn(lambda: self._turn(text, after=speaking, cancelled=cancelled, audio=from_audio))
@@ -1264,6 +1267,7 @@ class EmulatorSession:
             if not server_side:
                 fut: asyncio.Future[str] = loop.create_future()
                 self._pending[cid] = _Pending(call.name, fut, loop.time())
+                self._calls.add(cid, call.name)
                 st.pending_calls[cid] = call.name
                 waits[cid] = fut
         if waits:
@@ -1296,15 +1300,14 @@ class EmulatorSession:
 
         A response without ``id`` answers the oldest pending call of that ``name``.
         """
-        cid: str | None = msg.id if isinstance(msg.id, str) else None
-        if cid is None:
-            cid = next((i for i, p in self._pending.items() if p.name == msg.name), None)
+        given = msg.id if isinstance(msg.id, str) else None
+        cid = self._calls.resolve(msg.name, given)  # the rule the client applies too
         pending = self._pending.pop(cid, None) if cid is not None else None
         if pending is None:
             log.info(
                 "session #%d: FunctionCallResponse for %s (%s) ignored: no such pending call",
                 self.index,
-                cid,
+                given,
                 msg.name,
             )
             return
@@ -1386,7 +1389,7 @@ class EmulatorSession:
                 played += len(piece) / bytes_per_second
         st.agent_speaking = False
         if report and not split:
-            # protocol.md 9.5 places LatencyReport after the audio, before AgentAudioDone.
+            # docs/protocol.md 9.5 places LatencyReport after the audio, before AgentAudioDone.
             extra: dict[str, Any] = {}
             if audio and "stt_latency" in latency:
                 extra["stt_latency"] = latency["stt_latency"]
@@ -1465,7 +1468,7 @@ class EmulatorSession:
             await self._send_json(FunctionCallCancelled(functions=cancelled))
         delay = self._barge_in_delay() if was_speaking else None
         if delay is not None:
-            # protocol.md 8: AgentAudioDone for the cut speech 10-180 ms after the barge-in.
+            # docs/protocol.md 8: AgentAudioDone for the cut speech 10-180 ms after the barge-in.
             self._late_done = self._aux(self._audio_done_after(delay))
 
     async def _on_speech_end(self) -> None:
