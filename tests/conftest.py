@@ -10,7 +10,6 @@ Helpers every test file uses (import them from here, do not redefine them):
 - :func:`until`, :func:`collect_until`: read an async connection until a message matches,
   bounded by a scaled timeout, failing (never hanging) when the stream ends first.
 - :func:`of`, :func:`is_type`: the predicates they take, by class or by wire ``type``.
-- :func:`until_inside`: wait until a pull-mode reader sits inside ``receive()``.
 - :func:`scaled`: a timeout multiplied by ``DG_TEST_TIMEOUT_FACTOR``.
 """
 
@@ -119,17 +118,6 @@ async def collect_until(conn: Any, predicate: Predicate, *, seconds: float = 15)
     seen: list[Any] = []
     await until(conn, predicate, seen, seconds=seconds)
     return seen
-
-
-async def until_inside(conn: Any) -> None:
-    """Wait until the task reading ``conn`` directly (pull mode) sits inside ``receive()``.
-
-    The connection keeps this in a plain flag on its hot path (no event marks it), so this
-    yields one loop turn at a time (no wall-clock sleep); the task gets there within a few.
-    """
-    async with asyncio.timeout(scaled(5)):
-        while not conn._rx.pull.inside:  # noqa: ASYNC110 - a flag, no event marks it
-            await asyncio.sleep(0)
 
 
 @pytest.fixture

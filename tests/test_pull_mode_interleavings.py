@@ -23,7 +23,7 @@ from deepgram_agent._reconnect import ReconnectPolicy
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 from deepgram_agent.tools import Tools
 
-from .conftest import KEY, SETTINGS, client_for, of, scaled, until, until_inside
+from .conftest import KEY, SETTINGS, client_for, of, scaled, until
 
 FAST = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.0, max_attempts=4)
 
@@ -34,6 +34,35 @@ async def into_pull_mode(conn: Any) -> None:
     await conn.inject_user_message("warm up")
     await until(conn, of(m.AgentAudioDone), seen)
     assert conn.reading_directly
+
+
+async def reading_in_pull_mode(conn: Any, seen: list[Any]) -> asyncio.Task[None]:
+    """Start a task that runs one turn and keeps iterating; return it once it waits inside
+    ``receive()`` with the socket (pull mode). What it reads after the turn goes to ``seen``.
+
+    The turn and the wait that follows are one ``async for`` in one task: no loop turn passes
+    between the turn's last message and the next ``receive()``, so the pull watch (which takes
+    the socket back from a consumer found anywhere else) cannot slip in between. (Starting the
+    task after a turn read by another task loses that race now and then on a loaded machine:
+    the socket goes back to the reader task and the new task waits on the queue instead.)
+    """
+    turned = asyncio.Event()
+
+    async def consume() -> None:
+        await conn.inject_user_message("warm up")
+        async for msg in conn:
+            if turned.is_set():
+                seen.append(msg)
+            elif isinstance(msg, m.AgentAudioDone):
+                turned.set()
+
+    task = asyncio.create_task(consume())
+    waiting = asyncio.create_task(turned.wait())
+    await asyncio.wait({task, waiting}, timeout=scaled(15), return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    assert turned.is_set(), f"the warm-up turn did not end: {task}"
+    assert conn._rx.pull.inside  # set before the consumer's first suspension after the turn
+    return task
 
 
 def test_pull_mode_does_not_keep_the_event_loop_alive() -> None:
@@ -144,14 +173,7 @@ def test_asyncio_run_ending_while_a_task_reads_the_socket_closes_normally() -> N
         async def main() -> None:
             conn = await client_for(emu).agent.connect(SETTINGS)
             state["conn"] = conn
-            await into_pull_mode(conn)
-
-            async def consume() -> None:
-                async for _ in conn:
-                    pass
-
-            state["task"] = asyncio.create_task(consume())
-            await until_inside(conn)
+            state["task"] = await reading_in_pull_mode(conn, [])
             # main returns with the connection open and a task inside receive()
 
         asyncio.run(main())
@@ -165,15 +187,8 @@ def test_asyncio_run_ending_while_a_task_reads_the_socket_closes_normally() -> N
 async def test_close_from_another_task_while_the_loop_waits_on_the_socket() -> None:
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
         conn = await client_for(emu).agent.connect(SETTINGS)
-        await into_pull_mode(conn)
         seen: list[Any] = []
-
-        async def consume() -> None:
-            async for msg in conn:
-                seen.append(msg)
-
-        task = asyncio.create_task(consume())
-        await until_inside(conn)
+        task = await reading_in_pull_mode(conn, seen)
         # close() may take up to close_timeout (5 s) on a slow server; bound it above that.
         async with asyncio.timeout(scaled(15)):
             await conn.close()
