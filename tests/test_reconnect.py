@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any
 
+import msgspec
 import pytest
 
 from deepgram_agent import (
@@ -321,3 +322,37 @@ async def test_runtime_updates_survive_a_reconnect() -> None:
                 "provider": {"type": "deepgram", "model": "aura-2-luna-en"}
             }
             assert emu.sessions[1].state.prompt == "You are a pirate."
+
+
+def test_history_applies_every_kind_of_update_and_tracks_agent_injections() -> None:
+    rec = ConversationHistory()
+    rec.on_update(m.UpdatePrompt(prompt="Be terse."))
+    think = {"provider": {"type": "open_ai", "model": "gpt-4o"}, "prompt": "Be a pirate."}
+    rec.on_update(m.UpdateThink(think=msgspec.convert(think, m.ThinkSettings)))
+    listen = {"provider": {"type": "deepgram", "model": "nova-3"}}
+    rec.on_update(m.UpdateListen(listen=msgspec.convert(listen, m.ListenSettings)))
+    settings = {"type": "Settings", "audio": {}, "agent": {"think": {"prompt": "old"}}}
+    agent = rec.resume_settings(settings)["agent"]
+    assert agent["think"] == think  # the full replacement carries its own prompt
+    assert agent["listen"] == listen
+
+    rec.on_sent_injection(b"not json {")  # not an injection we can track: ignored
+    rec.on_sent_injection(b'{"type":"InjectAgentMessage","message":"One moment."}')
+    rec.on_sent_injection(b'{"type":"InjectUserMessage","content":"hello"}')
+    rec.on_sent_injection(b'{"type":"InjectAgentMessage","message":"Still there?"}')
+    rec.ack_refused(m.InjectionRefused(message="busy"))  # answers the oldest agent injection
+    assert [text for _, text, _ in rec.unacked] == ["hello", "Still there?"]
+    rec.ack_text(m.ConversationText(role="assistant", content="Still there? "))
+    assert rec.take_unacked() == [b'{"type":"InjectUserMessage","content":"hello"}']
+    assert not rec.unacked
+
+    rec.on_conversation_text(
+        m.ConversationText(role="assistant", content="filler", conversational_behavior="filler")
+    )
+    assert not rec.items  # a filler line is not part of the conversation to replay
+    call = m.HistoryFunctionCallItem(
+        id="c1", name="f", arguments="{}", response="1", thought_signature="sig"
+    )
+    rec.on_history(m.History(function_calls=[call]))
+    assert rec.items[-1]["function_calls"][0]["thought_signature"] == "sig"
+    assert rec.items[-1]["function_calls"][0]["client_side"] is True  # omitted: ours
