@@ -476,3 +476,21 @@ async def test_reconnect_does_not_depend_on_the_app_reading_and_keeps_order() ->
             after = kinds[kinds.index("Reconnecting") :]
             assert after[:2] == ["Reconnecting", "Welcome"]
             assert after.index("SettingsApplied") < after.index("Reconnected")
+
+
+def test_connection_options_are_checked_before_connecting() -> None:
+    client = DeepgramClient(api_key=KEY, base_url="ws://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(TypeError, match="reconnect must be True, False, None or a Reconnect"):
+        client.agent.connect_sync(SETTINGS, reconnect="yes")
+    with pytest.raises(ValueError, match="max_queue must be at least 1"):
+        client.agent.connect_sync(SETTINGS, max_queue=0)
+    with pytest.raises(TypeError, match=r"unknown connection option\(s\): colour; known: "):
+        client.agent.connect_sync(SETTINGS, colour="red")
+
+
+@pytest.mark.anyio
+async def test_localhost_is_loopback_and_reconnect_false_means_none() -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        local = DeepgramClient(api_key=KEY, base_url=f"ws://localhost:{emu.port}")
+        async with local.agent.connect(SETTINGS, reconnect=False) as conn:  # ws:// allowed
+            assert conn.ready and conn.options.reconnect is None

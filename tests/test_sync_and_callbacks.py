@@ -438,3 +438,36 @@ def test_every_sender_of_the_blocking_facade(emu: AgentEmulator) -> None:
         assert [f["type"] for f in session.received_json()][1:] == EXPECTED_FRAMES
         assert conn.statistics().audio_bytes_sent == 160
     assert conn.closed and conn.close_code is not None
+
+
+def test_the_blocking_facade_mirrors_the_async_connection(emu: AgentEmulator) -> None:
+    from deepgram_agent import ConnectionClosedOK
+    from deepgram_agent import sync as blocking
+
+    conn = blocking.connect(client_for(emu), SETTINGS, keepalive_interval=None)
+    with conn:
+        assert repr(conn).startswith("<SyncAgentConnection ") and KEY not in repr(conn)
+        assert conn.input_format == ("linear16", 16000)
+        assert conn.output_format == ("linear16", 24000)
+        assert conn.pending_function_calls == {}
+        assert isinstance(next(conn), m.Welcome)  # __next__ on the connection itself
+        assert isinstance(conn.recv(timeout=scaled(5)), m.SettingsApplied)
+        conn.update_prompt("Be brief.")
+        conn.inject_agent_message("One moment.", behavior="queue")
+        conn.inject_user_message("what time is it")
+        request = conn.recv(timeout=scaled(5))
+        while not isinstance(request, m.FunctionCallRequest):
+            request = conn.recv(timeout=scaled(5))
+        assert conn.pending_function_calls == {request.functions[0].id: "get_time"}
+        conn.send_function_call_response(name="get_time", content="noon")
+        session = emu.sessions[-1]
+        (answer,) = emu.call(session.wait_for_received("FunctionCallResponse", timeout=scaled(5)))
+        assert answer["id"] == request.functions[0].id and answer["content"] == "noon"
+        assert session.received_json("UpdatePrompt") == [
+            {"type": "UpdatePrompt", "prompt": "Be brief."}
+        ]
+        assert session.received_json("InjectAgentMessage")[0]["behavior"] == "queue"
+    assert conn.closed and conn.close_reason == ""
+    with pytest.raises(ConnectionClosedOK):
+        while True:
+            conn.recv(timeout=scaled(5))
