@@ -13,6 +13,7 @@ import pytest
 from deepgram_agent import (
     AgentWebSocketEvents,
     ConnectionClosedError,
+    DeepgramTimeoutError,
 )
 from deepgram_agent import (
     messages as m,
@@ -356,3 +357,51 @@ def test_history_applies_every_kind_of_update_and_tracks_agent_injections() -> N
     rec.on_history(m.History(function_calls=[call]))
     assert rec.items[-1]["function_calls"][0]["thought_signature"] == "sig"
     assert rec.items[-1]["function_calls"][0]["client_side"] is True  # omitted: ours
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reconnect", [None, FAST], ids=["socket", "resuming"])
+async def test_both_connection_kinds_offer_the_same_surface(
+    reconnect: ReconnectPolicy | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        conn = await client_for(emu).agent.connect(SETTINGS, reconnect=reconnect)
+        closed: list[Any] = []
+        try:
+            kind = "ResumingConnection" if reconnect else "SocketConnection"
+            assert repr(conn).startswith(f"<{kind} ") and KEY not in repr(conn)
+            assert conn.url == emu.agent_url and conn.ready
+            assert conn.request_id == emu.sessions[0].request_id
+            if reconnect is not None:
+                assert conn.policy is FAST
+            hooked: list[Any] = []
+            conn.add_hook(None, hooked.append)
+            conn.add_open_hook(lambda: 1 / 0)  # raises: logged, the session goes on
+
+            def bad_close_hook(error: BaseException | None) -> None:
+                raise RuntimeError("close hook bug")
+
+            conn.add_close_hook(bad_close_hook)
+            conn.add_close_hook(closed.append)
+            await conn.send_raw({"type": "KeepAlive"})
+            await conn.send_raw('{"type":"KeepAlive"}')
+            await conn.send_raw(bytearray(b'{"type":"KeepAlive"}'))
+            with pytest.raises(
+                TypeError, match=r"send_raw\(\) takes a dict, str or bytes, not int"
+            ):
+                await conn.send_raw(5)  # type: ignore[arg-type]
+            await conn.send_audio(b"")  # nothing to send
+            await emu.sessions[0].wait_for_received("KeepAlive", 3, timeout=scaled(5))
+            await conn.inject_user_message("hello")
+            await until(conn, of(m.AgentAudioDone))
+            assert any(isinstance(x, bytes) for x in hooked)
+            assert any(isinstance(x, m.AgentAudioDone) for x in hooked)
+            with pytest.raises(DeepgramTimeoutError, match="still open after"):
+                await conn.wait_closed(0.01)
+            waiter = asyncio.create_task(conn.wait_closed(scaled(5)))
+        finally:
+            await conn.close()
+        await waiter  # woken by the close
+        await conn.wait_closed(scaled(5))  # closed already: returns at once
+        assert closed == [None] and not conn.ready and "closed" in repr(conn)
+    assert "a close hook raised" in caplog.text
