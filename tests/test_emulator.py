@@ -1141,3 +1141,28 @@ def test_run_in_thread_and_cli_module() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+async def test_the_emulator_object_refuses_misuse_clearly() -> None:
+    with pytest.raises(ValueError, match="api_key must be a non-empty string"):
+        AgentEmulator(api_key="")
+    with pytest.raises(ValueError, match="replay_timeout must be a positive number"):
+        AgentEmulator(replay_timeout=0)
+    emu = AgentEmulator(api_key="k")
+    assert repr(emu) == "<AgentEmulator not started sessions=0>"
+    with pytest.raises(RuntimeError, match="the emulator is not running"):
+        _ = emu.url
+    with pytest.raises(RuntimeError, match="run_in_thread"):
+        emu.run_sync(asyncio.sleep(0))
+    async with emu:
+        assert repr(emu) == f"<AgentEmulator {emu.url} sessions=0>"
+        with pytest.raises(RuntimeError, match="already running"):
+            await emu.start()
+        with pytest.raises(OSError):  # the port is taken: nothing is left half started
+            await AgentEmulator(port=emu.port).start()
+        # A plain HTTP request (no WebSocket upgrade) with a valid key: 400, as the server.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(emu.agent_url, headers=auth("k")) as resp:
+                assert resp.status == 400
+                assert "upgrade" in (await resp.text()).lower()
+        assert emu.sessions[0].handshake_status == 400
