@@ -1166,3 +1166,19 @@ async def test_the_emulator_object_refuses_misuse_clearly() -> None:
                 assert resp.status == 400
                 assert "upgrade" in (await resp.text()).lower()
         assert emu.sessions[0].handshake_status == 400
+
+
+async def test_a_session_pushes_raw_frames_and_its_wait_is_bounded() -> None:
+    from deepgram_agent.exceptions import DeepgramTimeoutError
+
+    async with emulator(api_key="test-key") as emu:
+        async with connect(emu) as peer:
+            await peer.start()
+            session = emu.sessions[0]
+            assert repr(session).startswith("<EmulatorSession #0 active request_id=")
+            with pytest.raises(DeepgramTimeoutError):
+                await session.wait_closed(0.01)  # still open
+            await session.send('{"type":"Surprise","from":"the test"}')
+            await session.send(b"\x01\x02")
+            assert await peer.next() == {"type": "Surprise", "from": "the test"}
+            assert await peer.next() == b"\x01\x02"
