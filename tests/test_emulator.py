@@ -1182,3 +1182,40 @@ async def test_a_session_pushes_raw_frames_and_its_wait_is_bounded() -> None:
             await session.send(b"\x01\x02")
             assert await peer.next() == {"type": "Surprise", "from": "the test"}
             assert await peer.next() == b"\x01\x02"
+
+
+def test_a_script_from_json_takes_every_key_and_templates_never_fail() -> None:
+    import re
+
+    from deepgram_agent.testing import TurnContext
+
+    script = Script.from_json(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "match": "weather",
+                        "tool_calls": [{"name": "get_weather", "result": {"sky": "clear"}}],
+                        "reply": "It is {result[get_weather]}.",
+                    }
+                ],
+                "default_transcript": None,
+                "filler": "Let me check.",
+                "preamble": "Well,",
+                "latency": {"think": 0.25},
+            }
+        )
+    )
+    assert script.rules[0].tool_calls[0].result == '{"sky":"clear"}'
+    assert script.default_transcript is None
+    assert (script.filler, script.preamble, script.latency["think"]) == (
+        "Let me check.",
+        "Well,",
+        0.25,
+    )
+    with pytest.raises(ValueError, match="a script must be a JSON object"):
+        Script.from_json("[]")
+    match = re.search(r"(\w+) (\w+)", "hello there")
+    ctx = TurnContext(text="hello there", match=match)
+    assert script.render("{match[1]}/{match[2]}/{match[7]}/{args[x]}", ctx) == "hello/there//"
+    assert script.render("{0} {unclosed", ctx) == "{0} {unclosed"  # broken: sent as is

@@ -396,6 +396,16 @@ async def test_asgi_endpoint_under_uvicorn() -> None:
                 await call.hang_up()
             assert_agent_tone(bytes(call.audio))
             await emu.sessions[0].wait_closed(scaled(5))
+            # A caller that sends a binary frame, then drops without a stop frame.
+            dropper = FakeCall(f"ws://127.0.0.1:{port}/twilio")
+            await dropper.connect()
+            try:
+                await dropper.wait_for("mark")
+                await dropper.send(b"\x00\x01")  # the bridge logs it and goes on
+                await dropper.wait_for("media", 2)
+            finally:
+                await dropper.close()  # no stop frame: a websocket.disconnect
+            await emu.sessions[1].wait_closed(scaled(5))
         finally:
             server.should_exit = True
             await asyncio.wait_for(serving, scaled(10))
@@ -470,3 +480,20 @@ async def test_callers_that_break_the_protocol_before_and_after_start() -> None:
                 assert await call.wait_closed(scaled(5)) == 1008
             await ended.wait(4, 10)
             assert ended[-1].stats.bad_frames > 3
+
+
+async def test_a_carrier_frame_over_the_socket_limit_closes_the_call_with_1009(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with AgentEmulator(script=phone_script()) as emu:
+        client = DeepgramClient(api_key="k", base_url=emu.url)
+        bridge = TwilioBridge(client, telephony_settings(), max_frame_bytes=100)
+        async with bridge_site(bridge) as url:
+            call = FakeCall(url)
+            await call.connect(start=False)  # connected is small enough; then far too much
+            try:
+                await call.send("x" * 1000)  # over aiohttp's hard cap (4 x max_frame_bytes)
+                assert await call.wait_closed(scaled(5)) == 1009
+            finally:
+                await call.close()
+    assert "carrier socket error" in caplog.text
