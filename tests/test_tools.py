@@ -1204,3 +1204,71 @@ async def test_async_callback_client_passes_tools_through() -> None:
         session = emu.sessions[0]
         assert response_for(session, "call_w")["content"] == '{"city":"Rome","sky":"clear"}'
     assert replies == ['Weather {"city":"Rome","sky":"clear"}']
+
+
+@pytest.mark.anyio
+async def test_arguments_that_are_no_object_or_null_for_optional_parameters() -> None:
+    """``null`` stays ``None`` where the annotation takes ``None`` (directly, in a union, in
+    ``Annotated`` or in a ``Literal``) and gives the default elsewhere; anything but a JSON
+    object is answered with an invalid-arguments error."""
+    tools = Tools()
+
+    @tools.tool
+    def pick(
+        city: str,
+        unit: Annotated[str | None, msgspec.Meta(description="C or F")] = "C",
+        mode: Literal["fast", None] = "fast",
+        n: int | None = 3,
+        size: int = 7,
+    ) -> dict[str, Any]:
+        """Pick something."""
+        return {"city": city, "unit": unit, "mode": mode, "n": n, "size": size}
+
+    nulls = '{"city": "Oslo", "unit": null, "mode": null, "n": null, "size": null}'
+    script = Script(
+        rules=[
+            Rule(match="list", tool_calls=[ToolCall(name="pick", id="c_l", arguments="[1, 2]")]),
+            Rule(match="nulls", tool_calls=[ToolCall(name="pick", id="c_n", arguments=nulls)]),
+            Rule(match="nothing", tool_calls=[ToolCall(name="pick", id="c_0", arguments="null")]),
+        ]
+    )
+    async with AgentEmulator(api_key=KEY, realtime_audio=False, script=script) as emu:
+        async with client_for(emu).agent.connect(BASE, tools=tools) as conn:
+            for text in ("a list please", "nulls please", "nothing please"):
+                await conn.inject_user_message(text)
+                await collect_until(conn, audio_done)
+    by_id = {r.id: r for r in tools.calls}
+    assert by_id["c_l"].outcome == "invalid_arguments"
+    assert "must be a JSON object, not list" in (by_id["c_l"].error or "")
+    assert by_id["c_n"].outcome == "ok"
+    assert by_id["c_n"].result == {"city": "Oslo", "unit": None, "mode": None, "n": None, "size": 7}
+    assert by_id["c_0"].outcome == "invalid_arguments"  # null is {}: city is missing
+    assert "city" in (by_id["c_0"].error or "")
+
+
+def test_merging_keeps_the_same_definition_declared_as_a_struct_or_an_option() -> None:
+    from deepgram_agent.options import Function
+
+    tools = Tools()
+
+    @tools.tool
+    def get_time(zone: str) -> str:
+        """Current time in a zone."""
+        return zone
+
+    (definition,) = tools.definitions()
+    as_struct = {"agent": {"think": {"functions": [definition]}}}
+    merged = tools.merge_wire(as_struct)
+    assert merged["agent"]["think"]["functions"] == [definition]  # already there: kept once
+    same = Function.from_dict(msgspec.to_builtins(definition))
+    assert tools.merge_wire({"agent": {"think": {"functions": [same]}}})["agent"]["think"][
+        "functions"
+    ] == [same]
+    other = Function(name="get_time", description="Something else.")
+    with pytest.raises(SettingsError, match="declared in the Settings and also registered"):
+        tools.merge_wire({"agent": {"think": {"functions": [other]}}})
+    broken = Function(name="get_time")  # no description: its to_dict() fails
+    with pytest.raises(SettingsError, match="declared in the Settings and also registered"):
+        tools.merge_wire({"agent": {"think": {"functions": [broken]}}})
+    with pytest.raises(SettingsError, match="expected a Think, a dict or a list, not int"):
+        tools.merge_wire({"agent": {"think": 5}})

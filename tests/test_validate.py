@@ -696,3 +696,42 @@ def test_edge_cases_of_the_alias_and_hints() -> None:
     msg = {"type": "KeepAlive"}
     assert normalize_client_message(msg) == msg and normalize_client_message(msg) is not msg
     assert normalize_client_message("x") == "x"  # type: ignore[arg-type]
+
+
+_OA = {"type": "open_ai", "model": "gpt-4o"}
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "text"),
+    [
+        (settings(think={"provider": {"type": "groq", "model": "x"}}), "agent.think.endpoint",
+         "needs an endpoint"),
+        (settings(think={"provider": _OA, "functions": [
+            {"name": "f", "description": "d", "agent_filler_max_count": 1}]}),
+         "agent.think.functions[0].agent_filler_max_count", "requires agent.think_live"),
+        (settings(think_live={"provider": {"type": "deepgram"}}, think={"provider": _OA,
+            "functions": [{"name": "f", "description": "d", "agent_filler_max_count": 1,
+                           "agent_filler_interval_ms": 10}]}),
+         "agent.think.functions[0].agent_filler_interval_ms", "between 1000 and 60000"),
+        (settings(listen={"provider": {"type": "deepgram", "version": "v2"}}),
+         "agent.listen.provider.model", "a v2 (Flux) listen provider needs a model"),
+        (settings(speak={"provider": {"type": "cartesia", "model_id": "sonic", "voice": "x"}}),
+         "agent.speak.provider.voice", "cartesia needs voice {mode, id}"),
+        (settings(context={"messages": [5]}), "agent.context.messages[0]",
+         "each context message must be a History object"),
+        (settings(think={"provider": {**_OA, "colour": "red"}}), "agent.think.provider.colour",
+         "unknown field 'colour' for the 'open_ai' think provider"),
+        ({**settings(), "type": "KeepAlive"}, "type", "expected 'Settings', got 'KeepAlive'"),
+    ],
+    ids=["groq-endpoint", "think-live-key", "filler-interval", "flux-model", "cartesia-voice",
+         "context-item", "provider-key", "type"],
+)  # fmt: skip
+def test_rules_beyond_the_types_name_the_path(data: dict[str, Any], path: str, text: str) -> None:
+    err = rejection(data)
+    assert err.path == path
+    assert text in str(err)
+
+
+def test_a_settings_message_normalised_as_a_client_message_is_normalised_as_settings() -> None:
+    data = {"type": "Settings", "audio": AUDIO, "agent": {}}
+    assert normalize_client_message(data) == normalize_settings(data)
