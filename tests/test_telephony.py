@@ -497,3 +497,30 @@ async def test_a_carrier_frame_over_the_socket_limit_closes_the_call_with_1009(
             finally:
                 await call.close()
     assert "carrier socket error" in caplog.text
+
+
+async def test_the_fake_call_api_for_users_own_tests() -> None:
+    from deepgram_agent.exceptions import DeepgramTimeoutError
+
+    with pytest.raises(ValueError, match="carrier must be 'twilio' or 'telnyx'"):
+        FakeCall("ws://127.0.0.1:9", carrier="sip")  # type: ignore[arg-type]
+    idle = FakeCall("ws://127.0.0.1:9")
+    assert repr(idle).startswith("<FakeCall twilio CA") and "received=0" in repr(idle)
+    with pytest.raises(RuntimeError, match="not connected"):
+        await idle.send({"event": "connected"})
+    with pytest.raises(aiohttp.ClientError):
+        await idle.connect()  # nothing listens there; the HTTP session is closed again
+    async with AgentEmulator(script=phone_script()) as emu:
+        client = DeepgramClient(api_key="k", base_url=emu.url)
+        bridge = TwilioBridge(client, telephony_settings({"agent": {"greeting": "Hello."}}))
+        async with bridge_site(bridge) as url, FakeCall(url, timeout=scaled(20)) as call:
+            marks = await call.wait_heard(1)  # the greeting played to its end
+            assert len(marks) == 1 and call.count("mark") >= 1
+            call.say(0.1)
+            await call.wait_said()
+            with pytest.raises(DeepgramTimeoutError, match="expected 1 'nothing'"):
+                await call.wait_for("nothing", timeout=0.05)
+            with pytest.raises(DeepgramTimeoutError, match="still open"):
+                await call.wait_closed(0.05)
+            with pytest.raises(DeepgramTimeoutError, match="marks"):
+                await call.wait_heard(99, timeout=0.05)
