@@ -735,3 +735,31 @@ def test_rules_beyond_the_types_name_the_path(data: dict[str, Any], path: str, t
 def test_a_settings_message_normalised_as_a_client_message_is_normalised_as_settings() -> None:
     data = {"type": "Settings", "audio": AUDIO, "agent": {}}
     assert normalize_client_message(data) == normalize_settings(data)
+
+
+@pytest.mark.parametrize(
+    ("agent", "top", "paths"),
+    [
+        ({"think": {"provider": _OA, "functions": [5, {"name": "f", "description": "d"}]}}, {},
+         ["agent.think.functions[0]"]),
+        ({"think_live": {}}, {}, ["agent.think_live.provider"]),
+        ({"think_live": {"provider": {"type": "deepgram", "frustration_max_count": "x"}}},
+         {"experimental": "yes"},
+         ["agent.think_live.provider.frustration_max_count", "experimental"]),
+        ({"context": {"messages": [{"type": "History"}]}}, {},
+         ["agent.context.messages[0].role"]),
+        ({"context": {"messages": [{"type": "History", "function_calls": [{}]}]}}, {},
+         ["agent.context.messages[0].function_calls[0].id"]),
+        ({"listen": {"provider": {"type": "deepgram", "model": "nova-3", "keyterms": [1, 2]}}},
+         {}, ["agent.listen.provider.keyterms[0]", "agent.listen.provider.keyterms[1]"]),
+        ({}, {"audio": {"input": {"sample_rate": 16000}}}, ["audio.input.encoding"]),
+    ],
+    ids=["list-item", "missing-object", "wrong-number-and-bool", "history-role",
+         "history-call-id", "each-list-item", "missing-encoding"],
+)  # fmt: skip
+def test_every_problem_is_listed_once_with_its_path(
+    agent: dict[str, Any], top: dict[str, Any], paths: list[str]
+) -> None:
+    data = {"type": "Settings", "audio": copy.deepcopy(AUDIO), "agent": agent, **top}
+    assert [p.path for p in all_settings_problems(data)] == paths
+    assert settings_warnings(data) == []  # invalid: no advice on top of the errors
