@@ -1272,3 +1272,46 @@ def test_merging_keeps_the_same_definition_declared_as_a_struct_or_an_option() -
         tools.merge_wire({"agent": {"think": {"functions": [broken]}}})
     with pytest.raises(SettingsError, match="expected a Think, a dict or a list, not int"):
         tools.merge_wire({"agent": {"think": 5}})
+
+
+def test_what_cannot_be_a_tool_is_refused_when_registered() -> None:
+    import functools
+
+    def f(a: int) -> int:
+        return a
+
+    with pytest.raises(ValueError, match=r"has no __name__; pass name=\.\.\."):
+        Tools().add(functools.partial(f))
+
+    class Opaque:
+        __signature__ = "not a signature"
+
+        def __call__(self, a: int) -> int:
+            return a
+
+    with pytest.raises(TypeError, match="cannot read the signature of"):
+        Tools().add(Opaque(), name="opaque", description="d")
+
+    def lock(a: threading.Lock) -> int:
+        return 1
+
+    with pytest.raises(TypeError, match=r"a parameter of .*lock has a type with no JSON schema"):
+        Tools().add(lock, description="d")
+
+
+def test_the_blocking_callback_client_declares_and_answers_tools(
+    threaded_emu: AgentEmulator,
+) -> None:
+    tools = blocking_tools()
+    dg = client_for(threaded_emu).agent.websocket.v("1")
+    done = threading.Event()
+    dg.on(AgentWebSocketEvents.AgentAudioDone, lambda client, event: done.set())
+    assert dg.start(BASE, tools=tools) is True
+    try:
+        declared = threaded_emu.sessions[-1].settings["agent"]["think"]["functions"]
+        assert {f["name"] for f in declared} == {"get_weather", "get_time"}
+        dg.inject_user_message("weather in Paris")
+        assert done.wait(scaled(10))
+    finally:
+        dg.close()
+    assert sorted(r.outcome for r in tools.calls) == ["ok", "ok"]  # get_weather, get_time
