@@ -155,6 +155,10 @@ class AgentConnection(abc.ABC):
     def _next(self) -> Coroutine[Any, Any, AgentEvent]:
         """The next item (raises ``StopAsyncIteration`` at a quiet end)."""
 
+    def _stepper(self) -> Callable[[], Coroutine[Any, Any, AgentEvent]]:
+        """What ``async for`` calls per item (the shortest path to :meth:`_next`)."""
+        return self._next
+
     @abc.abstractmethod
     async def _send_message(self, message: m.ClientMessage) -> None:
         """Send one validated client message."""
@@ -364,7 +368,7 @@ class _Reading:
     def __init__(self, conn: AgentConnection) -> None:
         conn._claim_reader()
         self._conn = conn
-        self._next = conn._next
+        self._next = conn._stepper()
 
     def __aiter__(self) -> _Reading:
         return self

@@ -467,6 +467,7 @@ class _Reader:
         "pull",
         "queue",
         "receive",
+        "recorder",
         "resumed",
         "task",
     )
@@ -478,6 +479,7 @@ class _Reader:
         self.items = queue.items if type(queue) is AsyncQueue else None
         self.pull = _PullMode() if self.items is not None else None  # async consumers only
         self.receive: Any = None  # the socket's receive()
+        self.recorder = conn._recorder
         self.task: asyncio.Task[None] | None = None
         self.handshaking = True
         self.resumed = resumed
@@ -498,7 +500,7 @@ class _Reader:
         queue = self.queue
         items = self.items
         pull = self.pull
-        recorder = self.conn._recorder
+        recorder = self.recorder
         maxsize = queue.maxsize
         error: BaseException | None = None
         try:
@@ -589,7 +591,7 @@ class _Reader:
             # The reader task handed us the socket: read it here (see _PullMode).
             pull.inside = True
             proto = self.proto
-            recorder = self.conn._recorder
+            recorder = self.recorder
             try:
                 while True:
                     try:
@@ -991,6 +993,9 @@ class SocketConnection(AgentConnection):
 
     def _next(self) -> Coroutine[Any, Any, AgentEvent]:
         return self._rx.next_item()
+
+    def _stepper(self) -> Callable[[], Coroutine[Any, Any, AgentEvent]]:
+        return self._rx.next_item  # async for goes straight to the reader
 
     async def _reader_cancelled(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         if self._closing_by_us:

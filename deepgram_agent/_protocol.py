@@ -54,10 +54,9 @@ wire_logger = logging.getLogger("deepgram_agent.wire")
 TRACE = 5
 
 Hook: TypeAlias = Callable[[Any], None]
-_RuleHook: TypeAlias = Callable[["AgentProtocol", Any], None]
+_Step: TypeAlias = Callable[["AgentProtocol", Any], None]
 
 _fast_decode = fast_decoder.decode
-_NO_HOOKS: dict[type, tuple[Callable[[Any], None], ...]] = {}
 
 
 class Phase(enum.IntEnum):
@@ -194,8 +193,8 @@ class AgentProtocol:
     Args:
         settings_frame: the exact ``Settings`` JSON to send once ``Welcome`` arrived.
         max_held_audio: bytes of audio held until ``SettingsApplied`` (oldest dropped beyond).
-        hooks: per-type hooks shared with other protocols of the same logical session (a
-            resumed session reuses its predecessor's table); ``None`` starts empty.
+        hooks: per-type hooks to start with (a resumed session passes its predecessor's);
+            ``None`` starts with none.
         all_hooks: hooks for every item (audio ``bytes`` included), as ``hooks``.
 
     The caller feeds frames in arrival order. ``on_phase`` (settable) is called after every
@@ -208,9 +207,9 @@ class AgentProtocol:
         "_audio_out",
         "_garbage",
         "_held",
-        "_hooks",
         "_max_held_audio",
         "_settings_frame",
+        "_table",
         "_trace",
         "audio_bytes_received",
         "audio_bytes_sent",
@@ -242,9 +241,13 @@ class AgentProtocol:
     ) -> None:
         self._settings_frame = settings_frame
         self._max_held_audio = max_held_audio
-        # Shared (empty) until a hook is added: fewer objects per connection.
-        self._hooks: dict[type, tuple[Hook, ...]] = hooks if hooks is not None else _NO_HOOKS
+        # What runs per message type: the session rules, then the hooks, as (proto, item)
+        # callables, found with one lookup. Shared by every protocol until a hook is added.
+        self._table: dict[type, tuple[_Step, ...]] = _RULES_TABLE
         self._all_hooks = all_hooks
+        for kind, added in (hooks or {}).items():
+            for hook in added:
+                self.add_hook(kind, hook)
         self.phase = Phase.CONNECTING
         self.on_phase: Callable[[Phase], None] | None = None
         self.request_id: str | None = None
@@ -253,8 +256,8 @@ class AgentProtocol:
         #: Why the server refused ``Settings`` (phase ``REJECTED``).
         self.rejection: SettingsRejected | None = None
         self.pending = PendingCalls()
-        # Frames held until SettingsApplied, in order: (is_audio, payload).
-        self._held: deque[tuple[bool, bytes]] = deque()
+        # Frames held until SettingsApplied, in order: (is_audio, payload); made on first use.
+        self._held: deque[tuple[bool, bytes]] | None = None
         self.held_audio_bytes = 0
         self.dropped_before_ready = 0
         self.close_code: int | None = None
@@ -285,10 +288,10 @@ class AgentProtocol:
         """
         if message_type is None:
             self._all_hooks = (*self._all_hooks, hook)
-        else:
-            if self._hooks is _NO_HOOKS:
-                self._hooks = {}
-            self._hooks[message_type] = (*self._hooks.get(message_type, ()), hook)
+            return
+        if self._table is _RULES_TABLE:
+            self._table = dict(_RULES_TABLE)
+        self._table[message_type] = (*self._table.get(message_type, ()), _guarded(hook))
 
     def _run_hooks(self, hooks: tuple[Hook, ...], item: Any) -> None:
         for hook in hooks:
@@ -313,12 +316,10 @@ class AgentProtocol:
         if self._trace:
             kind = item.type if type(item) is not m.Unhandled else f"{item.message_type}(Unhandled)"
             wire_logger.debug("<- %s %d B %s", kind, len(data), _excerpt(data))
-        rule = _RULES.get(type(item))
-        if rule is not None:
-            rule(self, item)
-        hooks = self._hooks.get(type(item))
-        if hooks is not None:
-            self._run_hooks(hooks, item)
+        steps = self._table.get(type(item))
+        if steps is not None:
+            for step in steps:
+                step(self, item)
         if self._all_hooks:
             self._run_hooks(self._all_hooks, item)
         return item
@@ -416,10 +417,12 @@ class AgentProtocol:
     @property
     def held(self) -> int:
         """Frames waiting for ``SettingsApplied``."""
-        return len(self._held)
+        return len(self._held) if self._held is not None else 0
 
     def hold(self, is_audio: bool, payload: bytes) -> None:
         """Keep a frame until the session is ready (bounded for audio: oldest dropped first)."""
+        if self._held is None:
+            self._held = deque()
         self._held.append((is_audio, payload))
         if not is_audio:
             return
@@ -445,14 +448,16 @@ class AgentProtocol:
 
     def unhold(self, is_audio: bool, payload: bytes) -> None:
         """Put a frame back at the front of the held queue (its write failed)."""
+        if self._held is None:
+            self._held = deque()
         self._held.appendleft((is_audio, payload))
         if is_audio:
             self.held_audio_bytes += len(payload)
 
     def held_frames(self) -> list[tuple[bool, bytes]]:
         """Everything still held, in order (emptied): what a resumed session sends first."""
-        frames = list(self._held)
-        self._held.clear()
+        frames = list(self._held or ())
+        self._held = None
         self.held_audio_bytes = 0
         return frames
 
@@ -586,14 +591,26 @@ def _on_unhandled(proto: AgentProtocol, msg: m.Unhandled) -> None:
         proto._garbage.report(msg)
 
 
-#: The session rules, run before any hook. One table for every protocol object.
-_RULES: dict[type, _RuleHook] = {
-    m.Welcome: _on_welcome,
-    m.SettingsApplied: _on_settings_applied,
-    m.Error: _on_error,
-    m.FunctionCallRequest: _on_function_call_request,
-    m.FunctionCallCancelled: _on_function_call_cancelled,
-    m.Unhandled: _on_unhandled,
-    m.UserStartedSpeaking: _stamp,
-    m.AgentStartedSpeaking: _stamp,
+def _guarded(hook: Hook) -> _Step:
+    """A user hook as a table step: called with the item; an exception is logged, not raised."""
+
+    def step(proto: AgentProtocol, item: Any) -> None:
+        try:
+            hook(item)
+        except Exception:
+            logger.exception("a message hook raised; the stream goes on")
+
+    return step
+
+
+#: The session rules, run before any hook (a protocol's table starts as this one, shared).
+_RULES_TABLE: dict[type, tuple[_Step, ...]] = {
+    m.Welcome: (_on_welcome,),
+    m.SettingsApplied: (_on_settings_applied,),
+    m.Error: (_on_error,),
+    m.FunctionCallRequest: (_on_function_call_request,),
+    m.FunctionCallCancelled: (_on_function_call_cancelled,),
+    m.Unhandled: (_on_unhandled,),
+    m.UserStartedSpeaking: (_stamp,),
+    m.AgentStartedSpeaking: (_stamp,),
 }

@@ -186,6 +186,8 @@ class ResumingConnection(AgentConnection, SocketOwner):
                 self._conn.add_hook(None, hook)
         else:
             self._hooks[message_type] = (*self._hooks.get(message_type, ()), hook)
+            if self._conn is not None:
+                self._conn.add_hook(message_type, hook)
 
     def add_open_hook(self, hook: Callable[[], object]) -> None:
         self._open_hooks = (*self._open_hooks, hook)
