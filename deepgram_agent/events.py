@@ -269,11 +269,6 @@ class _Handlers:
         name = str(event.value if isinstance(event, AgentWebSocketEvents) else event)
         self._handlers[name] = tuple(h for h in self._handlers.get(name, ()) if h[0] is not handler)
 
-    def _handlers_for(
-        self, name: str
-    ) -> tuple[tuple[Callable[..., Any], Callable[[Any, Any], Any]], ...]:
-        return self._handlers.get(name, ())
-
     @staticmethod
     def _handler_error(name: str, handler: Callable[..., Any], exc: BaseException) -> m.Error:
         label = getattr(handler, "__qualname__", repr(handler))

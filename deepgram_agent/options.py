@@ -121,7 +121,6 @@ import difflib
 import inspect
 import json
 import logging
-import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, overload
@@ -1767,28 +1766,6 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
         else:
             out[key] = _plain(value, key)
     return out
-
-
-_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _prune(data: Any, path: str) -> bool:
-    """Delete the value at ``path`` (``a.b[0].c``) from nested data; True if deleted."""
-    tokens: list[str | int] = [
-        m.group(1) if m.group(1) is not None else int(m.group(2))
-        for m in _PATH_TOKEN.finditer(path)
-    ]
-    node = data
-    for tok in tokens[:-1]:
-        try:
-            node = node[tok]
-        except (KeyError, IndexError, TypeError):
-            return False
-    last = tokens[-1] if tokens else None
-    if isinstance(node, dict) and isinstance(last, str) and last in node:
-        del node[last]
-        return True
-    return False
 
 
 def _typed_view(sent: dict[str, Any], fallback: messages.Settings) -> messages.Settings:

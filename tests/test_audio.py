@@ -213,7 +213,7 @@ async def test_barge_in_stops_playback_within_one_block() -> None:
                     n = len(stream.blocks)
                 if n >= target[0]:
                     reached[0 if target[0] == 5 else 1].set()
-                time.sleep(0.002)
+                time.sleep(0.002)  # the scenario: a sound device asking for a block every few ms
 
         thread = threading.Thread(target=device_thread, daemon=True)
         thread.start()
@@ -255,7 +255,7 @@ async def test_playback_finished_when_the_device_drained_not_on_agent_audio_done
         player.handle(m.AgentAudioDone())
         for _ in range(3):
             stream.pull()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop turn: a wrongly early "finished" would be out by now
         assert reasons == []  # the last samples are still being played
         assert player.playing
         stream.pull()  # the device asks again: the previous block has played

@@ -851,7 +851,7 @@ FAKE_SOUNDDEVICE = """
                 if loud:
                     counts["played"] += loud
                     played_any.set()
-                time.sleep(0.002)
+                time.sleep(0.002)  # a device's pace (the scenario, not a wait)
 
 
     class RawInputStream(_Stream):
@@ -868,7 +868,7 @@ FAKE_SOUNDDEVICE = """
                 self.callback(memoryview(block.tobytes()), self.block, None, None)
                 counts["recorded"] += self.block * 2
                 n += 1
-                time.sleep(self.block / self.rate / 4)
+                time.sleep(self.block / self.rate / 4)  # a microphone's pace, sped up
 
 
     atexit.register(lambda: print(f"FAKE_DEVICE {counts}", file=sys.stderr))

@@ -1104,3 +1104,47 @@ async def test_emulate_api_key_refuses_other_keys(tmp_path: Path) -> None:
     finally:
         live.interrupt(timeout=scaled(10))
     assert live.finish(timeout=scaled(10)) == 0
+
+
+def test_run_refuses_audio_it_cannot_send_and_json_mode_reports_it_as_an_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stereo = tmp_path / "stereo.wav"
+    with wave.open(str(stereo), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(bytes(6400))
+    assert main(["run", str(stereo), "--emulator"]) == 2
+    assert "2 channels; the agent needs mono audio" in capsys.readouterr().err
+    not_wav = tmp_path / "notes.wav"
+    not_wav.write_text("this is not a WAV file")
+    assert main(["run", str(not_wav), "--emulator", "--json"]) == 2
+    fatal = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert fatal[-1]["event"] == "fatal" and fatal[-1]["kind"] == "usage"
+
+
+def test_emulate_with_a_script_that_is_not_json_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "script.json"
+    bad.write_text("{not json")
+    assert main(["emulate", "--port", "0", "--script", str(bad)]) == 2
+    assert "cannot load script" in capsys.readouterr().err
+
+
+def test_the_cli_module_runs_as_a_script() -> None:
+    out = run_cli_module("--version")
+    assert out.returncode == 0 and out.stdout.startswith("deepgram-agent ")
+
+
+def run_cli_module(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deepgram_agent.cli", *args],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )

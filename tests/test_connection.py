@@ -24,50 +24,7 @@ from deepgram_agent import (
 )
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 
-from .conftest import scaled
-
-SETTINGS: dict[str, Any] = {
-    "type": "Settings",
-    "audio": {
-        "input": {"encoding": "linear16", "sample_rate": 16000},
-        "output": {"encoding": "linear16", "sample_rate": 24000, "container": "none"},
-    },
-    "agent": {
-        "listen": {"provider": {"type": "deepgram", "model": "nova-3"}},
-        "think": {
-            "provider": {"type": "open_ai", "model": "gpt-4o-mini"},
-            "prompt": "Be brief.",
-            "functions": [
-                {
-                    "name": "get_time",
-                    "description": "Current time",
-                    "parameters": {"type": "object", "properties": {}},
-                }
-            ],
-        },
-        "speak": {"provider": {"type": "deepgram", "model": "aura-2-thalia-en"}},
-    },
-}
-
-KEY = "test-key-123"
-
-
-def client_for(emu: AgentEmulator, **kw: Any) -> DeepgramClient:
-    return DeepgramClient(api_key=emu.api_key or KEY, base_url=emu.url, **kw)
-
-
-async def collect_until(conn: Any, predicate: Any, limit: int = 500) -> list[Any]:
-    out: list[Any] = []
-    async with asyncio.timeout(scaled(10)):
-        async for msg in conn:
-            out.append(msg)
-            if predicate(msg) or len(out) >= limit:
-                break
-    return out
-
-
-def is_type(name: str) -> Any:
-    return lambda msg: getattr(msg, "type", None) == name
+from .conftest import KEY, SETTINGS, client_for, collect_until, is_type, scaled
 
 
 @pytest.mark.anyio
@@ -360,7 +317,7 @@ async def test_two_readers_is_a_concurrency_error() -> None:
             await conn.recv()
             await conn.recv()  # Welcome, SettingsApplied consumed; now nothing waits
             first = asyncio.create_task(conn.recv())
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # one loop turn: the first recv() is now waiting
             with pytest.raises(ConcurrencyError):
                 await conn.recv()
             first.cancel()
@@ -457,7 +414,7 @@ async def test_audio_sent_while_held_data_is_flushed_never_overtakes_it() -> Non
             size = 2 * (100 + i)  # each chunk's size encodes its sequence number
             sizes.append(size)
             await conn.send_audio(b"\x00" * size)
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the scenario: start() progresses between the sends
             i += 1
         await start
         await conn.keep_alive()
@@ -474,7 +431,7 @@ async def test_a_cancelled_close_does_not_make_the_next_close_hang() -> None:
         conn = await client_for(emu).agent.connect(SETTINGS, max_queue=4)
         await emu.sessions[0].wait_for_received("Settings", timeout=scaled(5))
         first = asyncio.create_task(conn.close())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the scenario: close() has begun when it is cancelled
         first.cancel()
         async with asyncio.timeout(scaled(8)):
             await conn.close()
@@ -519,3 +476,21 @@ async def test_reconnect_does_not_depend_on_the_app_reading_and_keeps_order() ->
             after = kinds[kinds.index("Reconnecting") :]
             assert after[:2] == ["Reconnecting", "Welcome"]
             assert after.index("SettingsApplied") < after.index("Reconnected")
+
+
+def test_connection_options_are_checked_before_connecting() -> None:
+    client = DeepgramClient(api_key=KEY, base_url="ws://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(TypeError, match="reconnect must be True, False, None or a Reconnect"):
+        client.agent.connect_sync(SETTINGS, reconnect="yes")
+    with pytest.raises(ValueError, match="max_queue must be at least 1"):
+        client.agent.connect_sync(SETTINGS, max_queue=0)
+    with pytest.raises(TypeError, match=r"unknown connection option\(s\): colour; known: "):
+        client.agent.connect_sync(SETTINGS, colour="red")
+
+
+@pytest.mark.anyio
+async def test_localhost_is_loopback_and_reconnect_false_means_none() -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        local = DeepgramClient(api_key=KEY, base_url=f"ws://localhost:{emu.port}")
+        async with local.agent.connect(SETTINGS, reconnect=False) as conn:  # ws:// allowed
+            assert conn.ready and conn.options.reconnect is None

@@ -14,25 +14,21 @@ from aiohttp import web
 from deepgram_agent import DeepgramClient, DeepgramTimeoutError
 from deepgram_agent.testing import AgentEmulator
 
-from .conftest import scaled
+from .conftest import client_for, scaled
 
 KEY = "dev-errors-key"
 SETTINGS = {"audio": {"input": {"encoding": "linear16", "sample_rate": 16000}}, "agent": {}}
 
 
-def client_for(url: str) -> DeepgramClient:
-    return DeepgramClient(api_key=KEY, base_url=url)
-
-
 @pytest.mark.anyio
 async def test_with_on_the_async_connect_says_which_form_to_use() -> None:
     async with AgentEmulator(api_key=KEY) as emu:
-        request: Any = client_for(emu.url).agent.connect(SETTINGS)
+        request: Any = client_for(emu).agent.connect(SETTINGS)
         with pytest.raises(TypeError, match=r"async with client\.agent\.connect") as info:
             with request:
                 pass
         assert "connect_sync" in str(info.value)
-        async with client_for(emu.url).agent.connect(SETTINGS) as conn:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
             with pytest.raises(TypeError, match="async for msg in conn") as info:
                 for _ in conn:  # type: ignore[attr-defined]
                     pass
@@ -41,7 +37,7 @@ async def test_with_on_the_async_connect_says_which_form_to_use() -> None:
 
 def test_async_forms_on_a_blocking_connection_say_which_form_to_use() -> None:
     with AgentEmulator.run_in_thread(api_key=KEY) as emu:
-        conn: Any = client_for(emu.url).agent.connect_sync(SETTINGS)
+        conn: Any = client_for(emu).agent.connect_sync(SETTINGS)
         try:
 
             async def misuse() -> None:
@@ -95,7 +91,7 @@ def test_the_blocking_facade_keeps_the_cores_reason_for_a_timeout() -> None:
     try:
         url = asyncio.run_coroutine_threadsafe(asyncio.wait_for(started, 10), loop).result()
         with pytest.raises(DeepgramTimeoutError) as info:
-            client_for(url).agent.connect_sync(SETTINGS, open_timeout=0.5)
+            DeepgramClient(api_key=KEY, base_url=url).agent.connect_sync(SETTINGS, open_timeout=0.5)
         text = str(info.value)
         assert "did not become ready within 0.5 s" in text
         assert "no Welcome" in text and "raise open_timeout" in text
@@ -108,17 +104,18 @@ def test_the_blocking_facade_keeps_the_cores_reason_for_a_timeout() -> None:
 @pytest.mark.anyio
 async def test_send_audio_takes_bytes_and_int16_arrays_and_names_anything_else() -> None:
     async with AgentEmulator(api_key=KEY) as emu:
-        async with client_for(emu.url).agent.connect(SETTINGS) as conn:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
             samples = (np.sin(np.linspace(0, 20, 320)) * 1000).astype("<i2")
             await conn.send_audio(samples)  # a C-contiguous int16 array is unambiguous
             await conn.send_audio(memoryview(samples.tobytes()))
             await conn.send_audio(bytearray(b"\x00\x01" * 10))
             session = await emu.wait_for_session()
             expected = 640 + 640 + 20
-            for _ in range(200):
-                if session.audio_bytes_received >= expected:
-                    break
-                await asyncio.sleep(0.01)  # polling the emulator's counter: no event for it
+            # A KeepAlive sent after the audio arrives after it: once the emulator has it, it
+            # has all the audio (frames are read in order).
+            keepalives = len(session.received_json("KeepAlive"))
+            await conn.keep_alive()
+            await session.wait_for_received("KeepAlive", keepalives + 1, timeout=scaled(5))
             assert session.audio_bytes_received == expected
             for bad, named in [
                 ("text", "str"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,8 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from deepgram_agent import messages as m
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
-from tests.conftest import scaled
+from tests.conftest import KEY, client_for, scaled, until
+from tests.conftest import SETTINGS as CLIENT_SETTINGS
 from tests.wire_examples import FLUX_SETTINGS, FULL_SETTINGS, STORED_SETTINGS
 
 pytestmark = pytest.mark.anyio
@@ -473,7 +476,7 @@ async def test_keepalive_resets_idle_timer() -> None:
             end = loop.time() + 1.2
             while loop.time() < end:  # well past the idle timeout, kept alive
                 await peer.send({"type": "KeepAlive"})
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the scenario: keepalives paced in real time
             await peer.send({"type": "InjectUserMessage", "content": "still there?"})
             frames = await peer.until("AgentAudioDone")
         assert "Error" not in kinds(frames)
@@ -822,6 +825,33 @@ async def test_pending_call_suspends_idle_timeout() -> None:
     assert isinstance(frames[0], dict) and frames[0]["code"] == "CLIENT_MESSAGE_TIMEOUT"
 
 
+@pytest.mark.anyio
+async def test_emulator_idle_timeout_applies_again_once_a_call_is_answered() -> None:
+    """Answering a function call re-arms the idle timeout.
+
+    Broke: answering (or cancelling) a call did not wake the emulator's watchdog, so it kept
+    waiting function_response_timeout (60 s by default) and hid clients whose keepalives were
+    broken.
+    """
+    script = Script(rules=[Rule(match="time", tool_calls=[ToolCall(name="get_time")], reply="ok")])
+    async with AgentEmulator(
+        api_key=KEY,
+        script=script,
+        realtime_audio=False,
+        idle_timeout=0.5,
+        function_response_timeout=20,
+    ) as emu:
+        client = client_for(emu)
+        async with client.agent.connect(CLIENT_SETTINGS, keepalive_interval=None) as conn:
+            await conn.inject_user_message("what time is it")
+            await until(conn, lambda x: isinstance(x, m.FunctionCallRequest))
+            await conn.send_function_call_response(name="get_time", content="noon")
+            answered = time.monotonic()
+            err = await until(conn, lambda x: isinstance(x, m.Error))
+            assert err.code == "CLIENT_MESSAGE_TIMEOUT"
+            assert time.monotonic() - answered < scaled(5)  # idle_timeout, not the 20 s
+
+
 async def test_new_user_message_cancels_pending_call() -> None:
     async with emulator(script=_weather_script()) as emu:
         async with connect(emu) as peer:
@@ -1111,3 +1141,81 @@ def test_run_in_thread_and_cli_module() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+async def test_the_emulator_object_refuses_misuse_clearly() -> None:
+    with pytest.raises(ValueError, match="api_key must be a non-empty string"):
+        AgentEmulator(api_key="")
+    with pytest.raises(ValueError, match="replay_timeout must be a positive number"):
+        AgentEmulator(replay_timeout=0)
+    emu = AgentEmulator(api_key="k")
+    assert repr(emu) == "<AgentEmulator not started sessions=0>"
+    with pytest.raises(RuntimeError, match="the emulator is not running"):
+        _ = emu.url
+    with pytest.raises(RuntimeError, match="run_in_thread"):
+        emu.run_sync(asyncio.sleep(0))
+    async with emu:
+        assert repr(emu) == f"<AgentEmulator {emu.url} sessions=0>"
+        with pytest.raises(RuntimeError, match="already running"):
+            await emu.start()
+        with pytest.raises(OSError):  # the port is taken: nothing is left half started
+            await AgentEmulator(port=emu.port).start()
+        # A plain HTTP request (no WebSocket upgrade) with a valid key: 400, as the server.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(emu.agent_url, headers=auth("k")) as resp:
+                assert resp.status == 400
+                assert "upgrade" in (await resp.text()).lower()
+        assert emu.sessions[0].handshake_status == 400
+
+
+async def test_a_session_pushes_raw_frames_and_its_wait_is_bounded() -> None:
+    from deepgram_agent.exceptions import DeepgramTimeoutError
+
+    async with emulator(api_key="test-key") as emu:
+        async with connect(emu) as peer:
+            await peer.start()
+            session = emu.sessions[0]
+            assert repr(session).startswith("<EmulatorSession #0 active request_id=")
+            with pytest.raises(DeepgramTimeoutError):
+                await session.wait_closed(0.01)  # still open
+            await session.send('{"type":"Surprise","from":"the test"}')
+            await session.send(b"\x01\x02")
+            assert await peer.next() == {"type": "Surprise", "from": "the test"}
+            assert await peer.next() == b"\x01\x02"
+
+
+def test_a_script_from_json_takes_every_key_and_templates_never_fail() -> None:
+    import re
+
+    from deepgram_agent.testing import TurnContext
+
+    script = Script.from_json(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "match": "weather",
+                        "tool_calls": [{"name": "get_weather", "result": {"sky": "clear"}}],
+                        "reply": "It is {result[get_weather]}.",
+                    }
+                ],
+                "default_transcript": None,
+                "filler": "Let me check.",
+                "preamble": "Well,",
+                "latency": {"think": 0.25},
+            }
+        )
+    )
+    assert script.rules[0].tool_calls[0].result == '{"sky":"clear"}'
+    assert script.default_transcript is None
+    assert (script.filler, script.preamble, script.latency["think"]) == (
+        "Let me check.",
+        "Well,",
+        0.25,
+    )
+    with pytest.raises(ValueError, match="a script must be a JSON object"):
+        Script.from_json("[]")
+    match = re.search(r"(\w+) (\w+)", "hello there")
+    ctx = TurnContext(text="hello there", match=match)
+    assert script.render("{match[1]}/{match[2]}/{match[7]}/{args[x]}", ctx) == "hello/there//"
+    assert script.render("{0} {unclosed", ctx) == "{0} {unclosed"  # broken: sent as is

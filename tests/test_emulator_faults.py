@@ -8,7 +8,7 @@ import json
 import aiohttp
 import pytest
 
-from deepgram_agent.testing import Faults
+from deepgram_agent.testing import AgentEmulator, Faults
 from tests.conftest import scaled
 from tests.test_emulator import SETTINGS, connect, emulator, kinds
 
@@ -99,6 +99,52 @@ async def test_stall() -> None:
             assert loop.time() - t0 >= 0.3
             assert frames[-1]["content"] == "are you there?"
             assert emu.sessions[0].state.error is None
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        Faults(delay_welcome=60),
+        Faults(delay_settings_applied=60),
+        Faults(stall_after=1, stall_for=60),
+    ],
+    ids=["delay_welcome", "delay_settings_applied", "stall"],
+)
+async def test_closing_the_emulator_ends_a_session_asleep_in_a_delay_at_once(
+    faults: Faults,
+) -> None:
+    """A session asleep in a fault's delay reads nothing, so only its own end can wake it.
+
+    Closing the emulator used to wait out two close timeouts (4 s) before cancelling it.
+    """
+    loop = asyncio.get_running_loop()
+    # With a long close timeout the old behaviour (two close timeouts, then a cancel) cannot
+    # pass for prompt, however loaded the machine.
+    emu = AgentEmulator(faults=faults, realtime_audio=False, close_timeout=scaled(10))
+    await emu.start()
+    try:
+        async with connect(emu) as peer:
+
+            async def close_code() -> int:
+                while (msg := await peer.ws.receive()).type is not aiohttp.WSMsgType.CLOSE:
+                    assert msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+                return int(msg.data)
+
+            reader = asyncio.create_task(close_code())  # answers the emulator's close frame
+            await peer.send(SETTINGS)
+            session = await emu.wait_for_session(timeout=scaled(5))
+            if faults.delay_settings_applied:
+                await session.wait_for_received("Settings", timeout=scaled(5))
+            t0 = loop.time()
+            await emu.aclose()
+            took = loop.time() - t0
+            assert took < scaled(5), f"closing the emulator took {took:.2f} s"
+            async with asyncio.timeout(scaled(5)):
+                assert await reader == 1001
+            assert session.closed.is_set() and session.close_code == 1001
+            assert "SettingsApplied" not in session.sent_types
+    finally:
+        await emu.aclose()
 
 
 async def test_flood() -> None:
@@ -249,13 +295,15 @@ async def test_drop_after_ready_kills_every_session_shortly_after_settings_appli
     async with emulator(faults=Faults(drop_after_ready=0.1)) as emu:
         for i in range(3):
             async with connect(emu) as peer:
-                await peer.start()
+                # From before Settings: the emulator's timer starts later (when it sends
+                # SettingsApplied), so the lower bound holds however late this task runs.
                 t0 = loop.time()
+                await peer.start()
                 msg = await peer.ws.receive(timeout=scaled(5))
                 lived = loop.time() - t0
                 assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
                 assert peer.ws.close_code in (None, 1006)
-                assert 0.05 <= lived < scaled(3)
+                assert 0.09 <= lived < scaled(3)  # 0.1 s, less a timer firing a hair early
             assert await emu.sessions[i].wait_closed() is None  # no close frame: a TCP drop
     with pytest.raises(ValueError, match="drop_after_ready"):
         Faults(drop_after_ready=-1)

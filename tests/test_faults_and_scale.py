@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 
-from deepgram_agent import AgentWebSocketEvents, DeepgramClient, DeepgramError
+from deepgram_agent import AgentWebSocketEvents, DeepgramError
 from deepgram_agent import messages as m
 from deepgram_agent._reconnect import ReconnectPolicy
 from deepgram_agent.testing import AgentEmulator, Faults, Script
 
-from .conftest import scaled
-from .test_connection import KEY, SETTINGS
+from .conftest import KEY, SETTINGS, client_for, scaled
 
 # ----------------------------------------------------------------------------- slow consumer
 
@@ -124,25 +123,26 @@ def frames_for(i: int) -> int:
     return 100 + i % 25  # 2.0-2.5 s; distinct totals across neighbouring sessions
 
 
-async def _settle(baseline: int, deadline: float) -> int:
-    """Let finished tasks be collected; return the task count (bounded)."""
+async def _settle(before: set[asyncio.Task[Any]], seconds: float) -> int:
+    """Wait (bounded) for the tasks started since ``before`` to end; return the task count."""
     loop = asyncio.get_running_loop()
-    while True:
-        count = len(asyncio.all_tasks())
-        if count <= baseline or loop.time() >= deadline:
-            return count
-        await asyncio.sleep(0.01)
+    deadline = loop.time() + scaled(seconds)
+    me = asyncio.current_task()
+    while (left := asyncio.all_tasks() - before - {me}) and loop.time() < deadline:
+        await asyncio.wait(left, timeout=deadline - loop.time())
+    return len(asyncio.all_tasks())
 
 
 @pytest.mark.anyio
 async def test_hundred_concurrent_sessions_with_audio_both_ways(record_property: Any) -> None:
     threads_before = threading.active_count()
-    tasks_before = len(asyncio.all_tasks())
+    running_before = asyncio.all_tasks()
+    tasks_before = len(running_before)
     script = Script(default_reply="Your audio arrived fine.")  # ~1.4 s of agent audio
     loop = asyncio.get_running_loop()
     started = loop.time()
     async with AgentEmulator(api_key=KEY, script=script, idle_timeout=30) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
 
         async def one(i: int) -> tuple[int, list[str], int, int]:
             async with client.agent.connect(SETTINGS, open_timeout=scaled(30)) as conn:
@@ -193,7 +193,7 @@ async def test_hundred_concurrent_sessions_with_audio_both_ways(record_property:
             assert session.state.audio_frames_in == frames_for(i)
             assert agent_audio == session.state.audio_bytes_out > 0
             assert session.state.error is None
-    tasks_after = await _settle(tasks_before, loop.time() + scaled(5))
+    tasks_after = await _settle(running_before, 5)
     threads_after = threading.active_count()
     print(
         f"\n{SESSIONS} concurrent sessions with audio both ways: {elapsed:.2f} s; "
@@ -213,7 +213,7 @@ async def test_hundred_concurrent_sessions_with_audio_both_ways(record_property:
 
 def test_blocking_close_from_another_thread_while_iterating() -> None:
     with AgentEmulator.run_in_thread(api_key=KEY) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         conn = client.agent.connect_sync(SETTINGS)
         closed_in: list[float] = []
 
@@ -239,7 +239,7 @@ def test_blocking_close_from_another_thread_while_iterating() -> None:
 
 def test_callback_close_from_inside_a_handler_fires_close_once() -> None:
     with AgentEmulator.run_in_thread(api_key=KEY, realtime_audio=False) as emu:
-        dg = DeepgramClient(api_key=KEY, base_url=emu.url).agent.websocket.v("1")
+        dg = client_for(emu).agent.websocket.v("1")
         closes: list[Any] = []
         returned = threading.Event()
         took: list[float] = []
@@ -267,7 +267,7 @@ def test_callback_close_from_inside_a_handler_fires_close_once() -> None:
 @pytest.mark.anyio
 async def test_close_during_connect_returns_promptly() -> None:
     async with AgentEmulator(api_key=KEY, faults=Faults(delay_settings_applied=30.0)) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         loop = asyncio.get_running_loop()
         conn = client._connection(SETTINGS)
         start = asyncio.create_task(conn.start())
@@ -285,7 +285,7 @@ async def test_close_during_connect_returns_promptly() -> None:
 @pytest.mark.anyio
 async def test_cancelling_start_during_connect_returns_promptly() -> None:
     async with AgentEmulator(api_key=KEY, faults=Faults(delay_settings_applied=30.0)) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         loop = asyncio.get_running_loop()
         conn = client._connection(SETTINGS)
         start = asyncio.create_task(conn.start())
@@ -302,7 +302,7 @@ async def test_cancelling_start_during_connect_returns_promptly() -> None:
 def test_callback_close_during_connect_fires_close_once() -> None:
     faults = Faults(delay_settings_applied=30.0)
     with AgentEmulator.run_in_thread(api_key=KEY, faults=faults) as emu:
-        dg = DeepgramClient(api_key=KEY, base_url=emu.url).agent.websocket.v("1")
+        dg = client_for(emu).agent.websocket.v("1")
         closes: list[Any] = []
         dg.on(AgentWebSocketEvents.Close, lambda self, e: closes.append(e))
         outcome: list[bool] = []
@@ -327,7 +327,7 @@ def test_callback_and_blocking_close_during_reconnect_fire_close_once() -> None:
     faults = lambda i: Faults(drop_after=2) if i == 0 else None  # noqa: E731
     slow = ReconnectPolicy(initial_delay=30.0, jitter=0.0)
     with AgentEmulator.run_in_thread(api_key=KEY, faults=faults) as emu:
-        dg = DeepgramClient(api_key=KEY, base_url=emu.url).agent.websocket.v("1")
+        dg = client_for(emu).agent.websocket.v("1")
         closes: list[Any] = []
         reconnecting = threading.Event()
         dg.on(AgentWebSocketEvents.Reconnecting, lambda self, e: reconnecting.set())
@@ -343,7 +343,7 @@ def test_callback_and_blocking_close_during_reconnect_fire_close_once() -> None:
         assert took < scaled(3) and len(closes) == 1, (took, closes)
 
     with AgentEmulator.run_in_thread(api_key=KEY, faults=faults) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         conn = client.agent.connect_sync(SETTINGS, reconnect=slow)
         kinds = []
         for msg in conn:
@@ -389,7 +389,7 @@ EXPECTED_ODD = [
 
 def test_odd_frames_in_one_session_through_the_blocking_facade() -> None:
     with AgentEmulator.run_in_thread(api_key=KEY, realtime_audio=False, faults=ODD) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         with client.agent.connect_sync(SETTINGS) as conn:
             got: list[Any] = []
             for msg in conn:
@@ -414,7 +414,7 @@ def test_odd_frames_in_one_session_through_the_blocking_facade() -> None:
 
 def test_odd_frames_in_one_session_through_the_callback_api() -> None:
     with AgentEmulator.run_in_thread(api_key=KEY, realtime_audio=False, faults=ODD) as emu:
-        dg = DeepgramClient(api_key=KEY, base_url=emu.url).agent.websocket.v("1")
+        dg = client_for(emu).agent.websocket.v("1")
         got: list[Any] = []
         done = threading.Event()
         for name in ("Welcome", "SettingsApplied", "Unhandled", "ConversationText"):

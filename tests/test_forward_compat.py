@@ -18,7 +18,7 @@ from deepgram_agent import (
 )
 from deepgram_agent.testing import AgentEmulator
 
-from .conftest import scaled
+from .conftest import client_for, scaled
 
 KEY = "forward-key"
 
@@ -35,10 +35,6 @@ NEWER: dict[str, Any] = {
         "greeting": "Hi!",
     },
 }
-
-
-def client_for(emu: AgentEmulator) -> DeepgramClient:
-    return DeepgramClient(api_key=KEY, base_url=emu.url)
 
 
 def test_the_local_check_names_the_way_around_it() -> None:

@@ -434,3 +434,73 @@ def test_server_message_to_json_round_trips() -> None:
     assert isinstance(msg, m.AgentStartedSpeaking)
     assert decode_server(msg.to_json().encode()) == msg
     assert str(msg) == msg.to_json()
+
+
+# --------------------------------------------------------------------- SDK events as data
+
+
+def test_sdk_events_serialise_and_unhandled_round_trips() -> None:
+    gone = m.Reconnecting(attempt=1, delay=0.5, cause="dropped")
+    assert gone.to_dict() == {
+        "type": "Reconnecting",
+        "attempt": 1,
+        "delay": 0.5,
+        "cause": "dropped",
+    }
+    assert json.loads(str(gone)) == gone.to_dict() == json.loads(gone.to_json())
+    back = m.Reconnected(attempt=1, request_id="r", downtime=0.2, resent=["InjectUserMessage"])
+    assert json.loads(str(back))["resent"] == ["InjectUserMessage"]
+    assert back.to_dict()["type"] == "Reconnected"
+
+    odd = m.Unhandled(message_type="EndOfThought", raw=b'{"type":"EndOfThought"}')
+    assert json.loads(str(odd)) == {
+        "type": "Unhandled",
+        "message_type": "EndOfThought",
+        "reason": None,
+        "raw": '{"type":"EndOfThought"}',
+        "data": {"type": "EndOfThought"},
+    }
+    assert m.Unhandled.from_dict(odd.to_dict()) == odd
+    assert m.Unhandled.from_dict({"raw": b"\xff", "reason": "bad"}).raw == b"\xff"
+    assert m.Unhandled(message_type="", raw=b"\xff{").json() is None
+
+
+def test_function_call_response_takes_the_classic_positional_order() -> None:
+    r = m.FunctionCallResponse("call_1", "get_time", "noon")
+    assert (r.id, r.name, r.content) == ("call_1", "get_time", "noon")
+    with pytest.raises(TypeError, match="at most"):
+        m.FunctionCallResponse("a", "b", "c", "d")
+    with pytest.raises(TypeError, match="'name' twice"):
+        m.FunctionCallResponse("a", "b", name="c")
+
+
+def test_from_json_wants_an_object_and_settings_applied_built_by_hand_has_no_settings() -> None:
+    with pytest.raises(msgspec.ValidationError, match="expected a JSON object, got list"):
+        m.Welcome.from_json("[1, 2]")
+    assert m.SettingsApplied().settings == {}
+
+
+def test_decoding_never_raises_on_odd_frames() -> None:
+    bad_utf8 = b'{"type":"ConversationText","role":"user","content":"\xff\xfe"}'
+    msg = decode_server(bad_utf8)
+    assert isinstance(msg, m.Unhandled) and msg.raw == bad_utf8
+    assert msg.reason is not None and "UTF-8" in msg.reason
+    # A known message with an unknown nested key and a wrong type is repaired, not dropped.
+    frame = (
+        b'{"type":"FunctionCallRequest","functions":[{"id":"c","name":"f","arguments":"{}",'
+        b'"client_side":true,"new_nested_key":1}],"when":{"at":1}}'
+    )
+    request = decode_server(frame)
+    assert isinstance(request, m.FunctionCallRequest), request
+    assert request.functions[0].name == "f"
+    assert request.extra == {"when": {"at": 1}}
+    assert any("new_nested_key" in r for r in request.wire_.repairs)  # type: ignore[union-attr]
+    assert "raw=" in repr(request.wire_) and "repairs=" in repr(request.wire_)
+    # A nested field of the wrong type gets its default; the repair names its path.
+    nested = decode_server(
+        b'{"type":"FunctionCallRequest","functions":[{"id":"c","name":"f","arguments":"{}",'
+        b'"client_side":"yes"}]}'
+    )
+    assert isinstance(nested, m.FunctionCallRequest) and nested.functions[0].client_side is None
+    assert nested.wire_ is not None
+    assert nested.wire_.repairs[0].startswith("$.functions[0].client_side: Expected")

@@ -1092,6 +1092,23 @@ def test_whole_floats_become_ints() -> None:
     assert think["provider"]["temperature"] == 0.5
 
 
+def test_listen_and_speak_inside_an_agent_dict_set_the_audio_format() -> None:
+    """Listen/Speak objects inside an agent dict set the audio format.
+
+    Broke: SettingsOptions(agent={'listen': Listen(...), 'speak': Speak(...)}) ignored their
+    encoding and sample rate; mulaw/alaw without a sample rate means 8000 Hz.
+    """
+    opts = SettingsOptions(
+        agent={
+            "listen": Listen(model="nova-3", encoding="mulaw", sample_rate=8000),
+            "speak": Speak(model="aura-2-thalia-en", encoding="mulaw"),
+        }
+    )
+    audio = opts.to_dict()["audio"]
+    assert audio["input"] == {"encoding": "mulaw", "sample_rate": 8000}
+    assert audio["output"] == {"encoding": "mulaw", "sample_rate": 8000, "container": "none"}
+
+
 def test_audio_format_helpers_defaults() -> None:
     bare = m.Settings(audio=m.AudioConfig(), agent=m.AgentSettings())
     assert input_format(bare) == ("linear16", 24000)
@@ -1529,3 +1546,110 @@ def test_message_classes_keep_the_core_contract() -> None:
     with pytest.raises(SettingsError) as err:
         UpdatePromptOptions(prompt="x", type="UpdateSpeak")
     assert err.value.path == "type"
+
+
+# ----------------------------------------------------------------- the dict-like surface
+
+
+def test_providers_and_headers_behave_like_the_classic_objects() -> None:
+    from deepgram_agent.options import Endpoint
+
+    p = Provider(type="open_ai")
+    assert p.setdefault("model", "gpt-4o") == "gpt-4o"
+    assert p.setdefault("model", "other") == "gpt-4o"  # already set: kept
+    p |= {"temperature": 0.5}
+    assert p.to_dict() == {"type": "open_ai", "model": "gpt-4o", "temperature": 0.5}
+    with pytest.raises(AttributeError):
+        _ = p._hidden
+    with pytest.raises(TypeError, match=r"Provider.from_dict\(\) takes a dict, not list"):
+        Provider.from_dict([1])  # type: ignore[arg-type]
+    h = Header("x-one", "1")
+    h.key = "x-two"
+    assert (h.name, h.key) == ("x-two", "x-two")
+    end = Endpoint(url="https://x.example", headers={"authorization": "sk-secret"})
+    assert "sk-secret" not in repr(end)
+    listed = Endpoint.from_dict(
+        {"url": "https://x.example", "headers": [{"name": "a", "value": "1"}, Header("b", "2")]}
+    )
+    assert listed.to_dict()["headers"] == {"a": "1", "b": "2"}
+    with pytest.raises(SettingsError, match=r"each header must be a Header\(key, value\)"):
+        Endpoint(url="https://x.example", headers=[5]).to_dict()
+    with pytest.raises(SettingsError, match="headers must be a dict"):
+        Endpoint(url="https://x.example", headers=5).to_dict()
+
+
+def test_option_objects_read_and_write_like_dicts_and_compare_by_value() -> None:
+    s = Speak(model="aura-2-thalia-en")
+    s["model"] = "aura-2-luna-en"
+    assert s["model"] == "aura-2-luna-en" and s.model == "aura-2-luna-en"
+    with pytest.raises(KeyError):
+        s["_given"] = {}
+    assert s != "aura-2-luna-en" and s == Speak(model="aura-2-luna-en")
+    t = Think(prompt="one")
+    t.prompt = None
+    assert t.prompt is None and t.instructions == ""
+    t.instructions = "two"
+    t.instructions = None
+    assert t.prompt is None
+    t.provider = 5  # type: ignore[assignment]
+    with pytest.raises(SettingsError, match="provider must be a Provider"):
+        t.to_dict()
+    assert t.model is None  # a broken provider reads as unset rather than failing
+    sp = Speak(provider=5)  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="provider must be a Provider"):
+        sp.to_dict()
+    assert sp.model is None
+    lp = Listen(provider=5)  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="provider must be a Provider"):
+        lp.to_dict()
+    assert lp.model is None
+    with pytest.raises(SettingsError, match=r"agent\.speak holds only 'provider' and 'endpoint'"):
+        Speak.from_dict({"provider": {"type": "deepgram"}, "voice": "x"})
+    agent_msg = InjectAgentMessageOptions(message="hi")
+    agent_msg.text = "hello"
+    assert agent_msg.text == agent_msg.message == "hello"
+    user_msg = InjectUserMessageOptions(content="hi")
+    user_msg.text = "there"
+    assert user_msg.content == "there"
+
+
+def test_schema_objects_of_function_parameters() -> None:
+    item = Item(type="string", description="a city")
+    assert (item.type, item.description) == ("string", "a city")
+    item.type = "integer"
+    item.description = None
+    assert item.to_dict() == {"type": "integer"}
+    props = Properties.from_dict({"city": {"type": "string"}})
+    assert "city" in repr(props)
+    with pytest.raises(TypeError, match=r"Properties.from_dict\(\) takes a dict, not str"):
+        Properties.from_dict("city")  # type: ignore[arg-type]
+    params = Parameters(
+        type="object", properties=props, required=["city"], additionalProperties=False
+    )
+    assert params.to_dict()["additionalProperties"] is False
+    with pytest.raises(SettingsError, match="properties"):
+        Parameters(type="object", properties=["city"]).to_dict()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: SettingsOptions(audio=5), "audio must be an Audio"),
+        (lambda: SettingsOptions(agent=5), "agent must be an Agent"),
+        (lambda: SettingsOptions(extra=5), "extra must be a dict"),
+        (lambda: SettingsOptions.from_dict({"type": "KeepAlive"}), "expected 'Settings'"),
+        (lambda: coerce_settings("[1]"), "expected a JSON object, got list"),
+    ],
+)
+def test_settings_options_that_cannot_be_settings_say_why(build: Any, match: str) -> None:
+    with pytest.raises(SettingsError, match=match):
+        obj = build()
+        obj.to_dict()
+
+
+def test_extra_merges_into_the_settings_json_and_think_lists_round_trip() -> None:
+    opts = SettingsOptions(extra={"agent": {"think": {"new_flag": True}}, "mip_opt_out": True})
+    wire = opts.to_dict()
+    assert wire["mip_opt_out"] is True and wire["agent"]["think"]["new_flag"] is True
+    think = [{"provider": {"type": "open_ai", "model": "gpt-4o"}}, Think(model="gpt-4o-mini")]
+    assert len(UpdateThinkOptions.from_dict({"think": think}).to_dict()["think"]) == 2

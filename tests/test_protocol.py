@@ -296,3 +296,27 @@ def test_the_wire_log_shows_every_frame_and_redacts_the_settings(
     assert "<- Welcome" in text and "<- SettingsApplied" in text
     assert "-> Settings" in text and "-> KeepAlive 20 B" in text
     assert "sk-x" not in text and "***" in text
+
+
+# ------------------------------------------------------------------------------ the wire log
+
+
+def test_the_wire_log_at_trace_level_shows_every_audio_frame_and_the_close(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from deepgram_agent._protocol import TRACE
+
+    with caplog.at_level(TRACE, logger="deepgram_agent.wire"):
+        proto = AgentProtocol(b"not JSON at all")  # hand-made: the log must still say so
+        proto.connection_made()
+        proto.receive_text(frame(type="Welcome", request_id="r-9"))
+        proto.settings_sent()
+        proto.receive_text(frame(type="SettingsApplied"))
+        proto.receive_binary(b"\x00" * 960)
+        proto.audio_sent(640)
+        proto.receive_close(1000, "bye")
+    assert repr(proto) == "<AgentProtocol READY request_id='r-9'>"
+    lines = [r.getMessage() for r in caplog.records if r.name == "deepgram_agent.wire"]
+    assert "-> Settings 15 B (not JSON)" in lines
+    assert "<- audio 960 B" in lines and "-> audio 640 B" in lines
+    assert "<- close 1000 'bye'" in lines

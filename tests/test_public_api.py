@@ -55,8 +55,7 @@ def test_seed_response_names_are_the_wire_types_not_copies() -> None:
 def test_the_v4_deep_import_paths_name_the_same_objects() -> None:
     """v4 programs import from deepgram.clients.agent.v1.websocket.*: renamed, they still run."""
     from deepgram_agent.clients.agent.enums import AgentWebSocketEvents
-    from deepgram_agent.clients.agent.v1.websocket import AgentWebSocketClient
-    from deepgram_agent.clients.agent.v1.websocket import options, response
+    from deepgram_agent.clients.agent.v1.websocket import AgentWebSocketClient, options, response
 
     assert AgentWebSocketEvents is deepgram_agent.AgentWebSocketEvents
     assert AgentWebSocketClient is deepgram_agent.AgentWebSocketClient

@@ -14,25 +14,11 @@ from typing import Any
 
 import pytest
 
-from deepgram_agent import ConcurrencyError, DeepgramClient, DeepgramTimeoutError
+from deepgram_agent import ConcurrencyError, DeepgramTimeoutError
 from deepgram_agent import messages as m
 from deepgram_agent.testing import AgentEmulator, Faults
 
-from .conftest import scaled
-from .test_connection import KEY, SETTINGS
-
-
-def client_for(emu: AgentEmulator) -> DeepgramClient:
-    return DeepgramClient(api_key=KEY, base_url=emu.url)
-
-
-async def until(conn: Any, predicate: Any, out: list[Any]) -> Any:
-    async with asyncio.timeout(scaled(10)):
-        async for msg in conn:
-            out.append(msg)
-            if predicate(msg):
-                return msg
-    raise AssertionError(f"stream ended before the expected message; got {out[-5:]}")
+from .conftest import KEY, SETTINGS, client_for, scaled, until
 
 
 def assistant_text(msg: Any) -> bool:
@@ -146,7 +132,7 @@ async def test_a_second_reader_while_the_first_reads_the_socket_is_refused() -> 
             await until(conn, lambda x: isinstance(x, m.AgentAudioDone), seen)
             assert conn.reading_directly
             first = asyncio.create_task(conn.recv())
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # one loop turn: the first recv() is now waiting
             with pytest.raises(ConcurrencyError):
                 await conn.recv()
             first.cancel()
@@ -173,5 +159,7 @@ async def test_leaving_the_loop_then_iterating_again_keeps_order() -> None:
                             texts.append(msg.content)
                             if len(texts) % 50 == 0:
                                 break  # leave the loop, let the socket go back, come again
+                    # The scenario: away longer than the watch period (0.05 s), so the reader
+                    # task takes the socket back before the loop comes again.
                     await asyncio.sleep(0.12)
             assert texts == [f"Flood event {i}." for i in range(500)]

@@ -17,33 +17,15 @@ from typing import Any
 
 import pytest
 
-from deepgram_agent import ConnectionClosedError, DeepgramClient, DeepgramTimeoutError
+from deepgram_agent import ConnectionClosedError, DeepgramTimeoutError
 from deepgram_agent import messages as m
 from deepgram_agent._reconnect import ReconnectPolicy
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 from deepgram_agent.tools import Tools
 
-from .conftest import scaled
-from .test_connection import KEY, SETTINGS
+from .conftest import KEY, SETTINGS, client_for, of, scaled, until
 
 FAST = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.0, max_attempts=4)
-
-
-def client_for(emu: AgentEmulator) -> DeepgramClient:
-    return DeepgramClient(api_key=KEY, base_url=emu.url)
-
-
-def of(cls: type) -> Any:
-    return lambda msg: isinstance(msg, cls)
-
-
-async def until(conn: Any, predicate: Any, out: list[Any], seconds: float = 10) -> Any:
-    async with asyncio.timeout(scaled(seconds)):
-        async for msg in conn:
-            out.append(msg)
-            if predicate(msg):
-                return msg
-    raise AssertionError(f"stream ended before the expected message; got {out[-5:]}")
 
 
 async def into_pull_mode(conn: Any) -> None:
@@ -54,11 +36,33 @@ async def into_pull_mode(conn: Any) -> None:
     assert conn.reading_directly
 
 
-async def until_inside(conn: Any) -> None:
-    """Yield until the consumer task sits in ``receive()`` (a few loop turns at most)."""
-    async with asyncio.timeout(scaled(5)):
-        while not conn._rx.pull.inside:  # noqa: ASYNC110 - no event marks it
-            await asyncio.sleep(0)
+async def reading_in_pull_mode(conn: Any, seen: list[Any]) -> asyncio.Task[None]:
+    """Start a task that runs one turn and keeps iterating; return it once it waits inside
+    ``receive()`` with the socket (pull mode). What it reads after the turn goes to ``seen``.
+
+    The turn and the wait that follows are one ``async for`` in one task: no loop turn passes
+    between the turn's last message and the next ``receive()``, so the pull watch (which takes
+    the socket back from a consumer found anywhere else) cannot slip in between. (Starting the
+    task after a turn read by another task loses that race now and then on a loaded machine:
+    the socket goes back to the reader task and the new task waits on the queue instead.)
+    """
+    turned = asyncio.Event()
+
+    async def consume() -> None:
+        await conn.inject_user_message("warm up")
+        async for msg in conn:
+            if turned.is_set():
+                seen.append(msg)
+            elif isinstance(msg, m.AgentAudioDone):
+                turned.set()
+
+    task = asyncio.create_task(consume())
+    waiting = asyncio.create_task(turned.wait())
+    await asyncio.wait({task, waiting}, timeout=scaled(15), return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    assert turned.is_set(), f"the warm-up turn did not end: {task}"
+    assert conn._rx.pull.inside  # set before the consumer's first suspension after the turn
+    return task
 
 
 def test_pull_mode_does_not_keep_the_event_loop_alive() -> None:
@@ -169,14 +173,7 @@ def test_asyncio_run_ending_while_a_task_reads_the_socket_closes_normally() -> N
         async def main() -> None:
             conn = await client_for(emu).agent.connect(SETTINGS)
             state["conn"] = conn
-            await into_pull_mode(conn)
-
-            async def consume() -> None:
-                async for _ in conn:
-                    pass
-
-            state["task"] = asyncio.create_task(consume())
-            await until_inside(conn)
+            state["task"] = await reading_in_pull_mode(conn, [])
             # main returns with the connection open and a task inside receive()
 
         asyncio.run(main())
@@ -190,15 +187,8 @@ def test_asyncio_run_ending_while_a_task_reads_the_socket_closes_normally() -> N
 async def test_close_from_another_task_while_the_loop_waits_on_the_socket() -> None:
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
         conn = await client_for(emu).agent.connect(SETTINGS)
-        await into_pull_mode(conn)
         seen: list[Any] = []
-
-        async def consume() -> None:
-            async for msg in conn:
-                seen.append(msg)
-
-        task = asyncio.create_task(consume())
-        await until_inside(conn)
+        task = await reading_in_pull_mode(conn, seen)
         # close() may take up to close_timeout (5 s) on a slow server; bound it above that.
         async with asyncio.timeout(scaled(15)):
             await conn.close()
@@ -263,7 +253,7 @@ async def test_hand_overs_timeouts_and_pauses_mixed_lose_and_reorder_nothing() -
                         continue
                     elif step < 0.35:
                         task = asyncio.create_task(conn.recv())
-                        await asyncio.sleep(0)
+                        await asyncio.sleep(0)  # the scenario: a recv() cancelled as it starts
                         task.cancel()
                         try:
                             msg = await task

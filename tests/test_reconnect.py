@@ -7,12 +7,13 @@ import logging
 import threading
 from typing import Any
 
+import msgspec
 import pytest
 
 from deepgram_agent import (
     AgentWebSocketEvents,
     ConnectionClosedError,
-    DeepgramClient,
+    DeepgramTimeoutError,
 )
 from deepgram_agent import (
     messages as m,
@@ -20,29 +21,9 @@ from deepgram_agent import (
 from deepgram_agent._reconnect import ConversationHistory, ReconnectPolicy
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 
-from .conftest import scaled
-from .test_connection import KEY, SETTINGS
+from .conftest import KEY, SETTINGS, client_for, of, scaled, until
 
 FAST = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.0, max_attempts=4)
-
-
-def client_for(emu: AgentEmulator) -> DeepgramClient:
-    return DeepgramClient(api_key=KEY, base_url=emu.url)
-
-
-async def until(conn: Any, predicate: Any, seen: list[Any]) -> Any:
-    async with asyncio.timeout(scaled(15)):
-        async for msg in conn:
-            seen.append(msg)
-            if predicate(msg):
-                return msg
-    raise AssertionError(
-        f"stream ended before the condition; saw {[type(x).__name__ for x in seen]}"
-    )
-
-
-def of(cls: type) -> Any:
-    return lambda msg: isinstance(msg, cls)
 
 
 @pytest.mark.anyio
@@ -244,7 +225,7 @@ async def test_close_during_reconnect_returns_promptly_and_ends_quietly() -> Non
 def test_callback_api_sees_reconnect_events_and_one_close() -> None:
     faults = lambda i: Faults(drop_after=2) if i == 0 else None  # noqa: E731
     with AgentEmulator.run_in_thread(api_key=KEY, faults=faults) as emu:
-        dg = DeepgramClient(api_key=KEY, base_url=emu.url).agent.websocket.v("1")
+        dg = client_for(emu).agent.websocket.v("1")
         events: list[str] = []
         back = threading.Event()
         dg.on(
@@ -342,3 +323,85 @@ async def test_runtime_updates_survive_a_reconnect() -> None:
                 "provider": {"type": "deepgram", "model": "aura-2-luna-en"}
             }
             assert emu.sessions[1].state.prompt == "You are a pirate."
+
+
+def test_history_applies_every_kind_of_update_and_tracks_agent_injections() -> None:
+    rec = ConversationHistory()
+    rec.on_update(m.UpdatePrompt(prompt="Be terse."))
+    think = {"provider": {"type": "open_ai", "model": "gpt-4o"}, "prompt": "Be a pirate."}
+    rec.on_update(m.UpdateThink(think=msgspec.convert(think, m.ThinkSettings)))
+    listen = {"provider": {"type": "deepgram", "model": "nova-3"}}
+    rec.on_update(m.UpdateListen(listen=msgspec.convert(listen, m.ListenSettings)))
+    settings = {"type": "Settings", "audio": {}, "agent": {"think": {"prompt": "old"}}}
+    agent = rec.resume_settings(settings)["agent"]
+    assert agent["think"] == think  # the full replacement carries its own prompt
+    assert agent["listen"] == listen
+
+    rec.on_sent_injection(b"not json {")  # not an injection we can track: ignored
+    rec.on_sent_injection(b'{"type":"InjectAgentMessage","message":"One moment."}')
+    rec.on_sent_injection(b'{"type":"InjectUserMessage","content":"hello"}')
+    rec.on_sent_injection(b'{"type":"InjectAgentMessage","message":"Still there?"}')
+    rec.ack_refused(m.InjectionRefused(message="busy"))  # answers the oldest agent injection
+    assert [text for _, text, _ in rec.unacked] == ["hello", "Still there?"]
+    rec.ack_text(m.ConversationText(role="assistant", content="Still there? "))
+    assert rec.take_unacked() == [b'{"type":"InjectUserMessage","content":"hello"}']
+    assert not rec.unacked
+
+    rec.on_conversation_text(
+        m.ConversationText(role="assistant", content="filler", conversational_behavior="filler")
+    )
+    assert not rec.items  # a filler line is not part of the conversation to replay
+    call = m.HistoryFunctionCallItem(
+        id="c1", name="f", arguments="{}", response="1", thought_signature="sig"
+    )
+    rec.on_history(m.History(function_calls=[call]))
+    assert rec.items[-1]["function_calls"][0]["thought_signature"] == "sig"
+    assert rec.items[-1]["function_calls"][0]["client_side"] is True  # omitted: ours
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reconnect", [None, FAST], ids=["socket", "resuming"])
+async def test_both_connection_kinds_offer_the_same_surface(
+    reconnect: ReconnectPolicy | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        conn = await client_for(emu).agent.connect(SETTINGS, reconnect=reconnect)
+        closed: list[Any] = []
+        try:
+            kind = "ResumingConnection" if reconnect else "SocketConnection"
+            assert repr(conn).startswith(f"<{kind} ") and KEY not in repr(conn)
+            assert conn.url == emu.agent_url and conn.ready
+            assert conn.request_id == emu.sessions[0].request_id
+            if reconnect is not None:
+                assert conn.policy is FAST
+            hooked: list[Any] = []
+            conn.add_hook(None, hooked.append)
+            conn.add_open_hook(lambda: 1 / 0)  # raises: logged, the session goes on
+
+            def bad_close_hook(error: BaseException | None) -> None:
+                raise RuntimeError("close hook bug")
+
+            conn.add_close_hook(bad_close_hook)
+            conn.add_close_hook(closed.append)
+            await conn.send_raw({"type": "KeepAlive"})
+            await conn.send_raw('{"type":"KeepAlive"}')
+            await conn.send_raw(bytearray(b'{"type":"KeepAlive"}'))
+            with pytest.raises(
+                TypeError, match=r"send_raw\(\) takes a dict, str or bytes, not int"
+            ):
+                await conn.send_raw(5)  # type: ignore[arg-type]
+            await conn.send_audio(b"")  # nothing to send
+            await emu.sessions[0].wait_for_received("KeepAlive", 3, timeout=scaled(5))
+            await conn.inject_user_message("hello")
+            await until(conn, of(m.AgentAudioDone))
+            assert any(isinstance(x, bytes) for x in hooked)
+            assert any(isinstance(x, m.AgentAudioDone) for x in hooked)
+            with pytest.raises(DeepgramTimeoutError, match="still open after"):
+                await conn.wait_closed(0.01)
+            waiter = asyncio.create_task(conn.wait_closed(scaled(5)))
+        finally:
+            await conn.close()
+        await waiter  # woken by the close
+        await conn.wait_closed(scaled(5))  # closed already: returns at once
+        assert closed == [None] and not conn.ready and "closed" in repr(conn)
+    assert "a close hook raised" in caplog.text

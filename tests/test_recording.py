@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,7 @@ from deepgram_agent import messages as m
 from deepgram_agent.recording import read_recording, redact_settings
 from deepgram_agent.testing import AgentEmulator
 
-from .conftest import scaled
-from .test_connection import SETTINGS
+from .conftest import KEY, SETTINGS, scaled
 
 SECRET_KEY = "rec-key-5be1d0"
 SERVER_FN = {
@@ -87,3 +87,39 @@ def test_read_recording_rejects_garbage(tmp_path: Path) -> None:
     bad.write_text('{"recording": 1}\n{"dir": "sideways"}\n')
     with pytest.raises(ValueError, match="not a recording entry"):
         read_recording(bad)
+
+
+def test_the_blocking_facade_records_audio_both_ways_held_audio_included(
+    tmp_path: Path,
+) -> None:
+    """Audio read by the reader task (the blocking facade never reads in pull mode) and audio
+    held until SettingsApplied and then flushed are recorded like any other frame."""
+    path = tmp_path / "blocking.jsonl"
+    with AgentEmulator.run_in_thread(api_key=KEY, realtime_audio=False) as emu:
+        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        with client.agent.connect_sync(SETTINGS, record=str(path), record_audio=True) as conn:
+            conn.inject_user_message("hello")
+            for msg in conn:
+                if isinstance(msg, m.AgentAudioDone):
+                    break
+    entries = read_recording(path)
+    assert any(e["dir"] == "in" and e["kind"] == "audio" and e.get("data") for e in entries)
+
+
+@pytest.mark.anyio
+async def test_audio_held_until_ready_is_recorded_when_it_is_sent(tmp_path: Path) -> None:
+    path = tmp_path / "held.jsonl"
+    async with AgentEmulator(api_key=KEY, settings_applied_delay=0.05) as emu:
+        conn = DeepgramClient(api_key=KEY, base_url=emu.url)._connection(
+            SETTINGS, record=str(path), keepalive_interval=None
+        )
+        start = asyncio.create_task(conn.start())
+        await conn.send_audio(b"\x01\x00" * 160)  # before SettingsApplied: held, then flushed
+        await start
+        await conn.keep_alive()
+        await emu.sessions[0].wait_for_received("KeepAlive", timeout=scaled(5))
+        await conn.close()
+    out = [e for e in read_recording(path) if e["dir"] == "out"]
+    kinds = [e["kind"] if e["kind"] == "audio" else json.loads(e["frame"])["type"] for e in out]
+    assert kinds == ["Settings", "audio", "KeepAlive"]
+    assert out[1]["size"] == 320

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from deepgram_agent import DeepgramClient, SettingsRejected
+from deepgram_agent import SettingsRejected
 from deepgram_agent import messages as m
 from deepgram_agent.recording import read_recording
 from deepgram_agent.testing import AgentEmulator, Faults
@@ -26,8 +26,7 @@ from deepgram_agent.testing._replay import (
     silence,
 )
 
-from .conftest import scaled
-from .test_connection import KEY, SETTINGS
+from .conftest import KEY, SETTINGS, client_for, scaled
 
 
 def shape(items: list[Any]) -> list[str]:
@@ -37,7 +36,7 @@ def shape(items: list[Any]) -> list[str]:
 
 async def talk(emu: AgentEmulator, path: Path | None = None, **kw: Any) -> list[Any]:
     """One scripted exchange: audio out, one user turn, read until AgentAudioDone."""
-    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    client = client_for(emu)
     extra: dict[str, Any] = {"record": str(path)} if path is not None else {}
     got: list[Any] = []
     async with client.agent.connect(SETTINGS, keepalive_interval=None, **extra, **kw) as conn:
@@ -107,7 +106,7 @@ async def test_a_client_that_never_sends_what_was_recorded_gets_a_bounded_timeou
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
         await talk(emu, path)
     async with AgentEmulator(api_key=KEY, replay=path, replay_timeout=0.3) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         loop = asyncio.get_running_loop()
         async with client.agent.connect(SETTINGS, keepalive_interval=None) as conn:
             started = loop.time()
@@ -155,7 +154,7 @@ async def test_a_reconnect_in_the_recording_is_a_second_session(tmp_path: Path) 
     fast = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.0, max_attempts=3)
     faults = lambda i: Faults(drop_after=2) if i == 0 else None  # noqa: E731
     async with AgentEmulator(api_key=KEY, realtime_audio=False, faults=faults) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         async with client.agent.connect(
             SETTINGS, record=str(path), reconnect=fast, keepalive_interval=None
         ) as conn:
@@ -166,7 +165,7 @@ async def test_a_reconnect_in_the_recording_is_a_second_session(tmp_path: Path) 
     recording = Recording.load(path)
     assert len(recording.sessions) == 2
     async with AgentEmulator(api_key=KEY, replay=recording, replay_timeout=scaled(5)) as emu:
-        first = DeepgramClient(api_key=KEY, base_url=emu.url)
+        first = client_for(emu)
         for _ in range(2):
             async with first.agent.connect(SETTINGS, keepalive_interval=None) as conn:
                 assert conn.ready

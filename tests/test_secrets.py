@@ -13,8 +13,7 @@ from deepgram_agent import AuthenticationError, DeepgramClient
 from deepgram_agent import messages as m
 from deepgram_agent.testing import AgentEmulator, Faults
 
-from .conftest import scaled
-from .test_connection import SETTINGS
+from .conftest import SETTINGS, scaled
 
 CANARY = "dg-canary-7f3a9c1e5b"
 

@@ -324,3 +324,51 @@ def test_app_factory_requires_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
         app_factory()
     monkeypatch.setenv("DEEPGRAM_AGENT_SERVE_INSECURE", "1")
     assert isinstance(app_factory(), web.Application)
+
+
+@pytest.mark.anyio
+async def test_the_page_socket_refuses_what_it_cannot_serve() -> None:
+    """A plain request, an agent session that fails, Settings the page cannot play, and a page
+    that sends nothing but garbage: each gets a clear refusal, never a hang."""
+    from deepgram_agent.presets import browser_settings
+    from deepgram_agent.web._browser import BrowserBridge
+
+    async with AgentEmulator(api_key="right", realtime_audio=False) as emu:
+        good = DeepgramClient(api_key="right", base_url=emu.url)
+        bridges = {
+            "/wrong-key": BrowserBridge(
+                DeepgramClient(api_key="wrong", base_url=emu.url), browser_settings
+            ),
+            "/mulaw": BrowserBridge(
+                good,
+                lambda: {
+                    "audio": {
+                        "input": {"encoding": "mulaw", "sample_rate": 8000},
+                        "output": {"encoding": "mulaw", "sample_rate": 8000, "container": "none"},
+                    },
+                    "agent": {},
+                },
+            ),
+            "/strict": BrowserBridge(good, browser_settings, max_bad_frames=2),
+        }
+        app = web.Application()
+        for path, bridge in bridges.items():
+            app.router.add_get(path, bridge.handle)
+        async with serving(app) as host, aiohttp.ClientSession() as http:
+            async with http.get(f"http://{host}/strict") as resp:
+                assert resp.status == 426  # not a WebSocket upgrade
+            for path, says in [("/wrong-key", "401"), ("/mulaw", "needs linear16")]:
+                async with http.ws_connect(f"ws://{host}{path}") as page:
+                    error = await page.receive_json(timeout=scaled(10))
+                    assert error["type"] == "bridge.error" and says in error["message"]
+                    closing = await page.receive(timeout=scaled(10))
+                    assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1011
+            async with http.ws_connect(f"ws://{host}/strict") as page:
+                assert (await page.receive_json(timeout=scaled(10)))["type"] == "bridge.ready"
+                for junk in ("{nonsense", '{"type":"surprise"}', "[]"):
+                    await page.send_str(junk)
+                while (msg := await page.receive(timeout=scaled(10))).type is not (
+                    aiohttp.WSMsgType.CLOSE
+                ):
+                    assert msg.type is aiohttp.WSMsgType.TEXT  # events until the close
+                assert msg.data == 1008

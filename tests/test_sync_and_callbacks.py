@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +23,10 @@ from deepgram_agent import (
 from deepgram_agent import (
     messages as m,
 )
+from deepgram_agent.recording import read_recording
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 
-from .conftest import scaled
-from .test_connection import KEY, SETTINGS
+from .conftest import KEY, SETTINGS, client_for, scaled
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def threads_named(prefix: str) -> int:
 
 
 def test_blocking_iterator_happy_path(emu: AgentEmulator) -> None:
-    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    client = client_for(emu)
     with client.agent.connect_sync(SETTINGS) as conn:
         conn.inject_user_message("Hello")
         kinds: list[str] = []
@@ -62,8 +64,48 @@ def test_blocking_iterator_happy_path(emu: AgentEmulator) -> None:
     assert conn.closed
 
 
+def test_a_full_queue_makes_the_reader_wait_for_the_blocking_consumer(tmp_path: Path) -> None:
+    """Back-pressure of the blocking facade: with ``max_queue`` messages waiting for the
+    consumer thread, the reader task suspends in ``ThreadQueue.put`` (it stops reading the
+    socket) and resumes when the consumer drains the queue; nothing is lost or reordered."""
+    max_queue = 4
+    script = Script(default_reply="A long answer. " * 20)  # a few hundred audio frames
+    record = tmp_path / "session.jsonl"
+    with AgentEmulator.run_in_thread(api_key=KEY, realtime_audio=False, script=script) as emu:
+        client = client_for(emu)
+        with client.agent.connect_sync(SETTINGS, max_queue=max_queue, record=str(record)) as conn:
+            full = threading.Event()
+            held: list[Any] = []
+
+            def hook(item: Any) -> None:  # on the SDK's loop thread, before the item is queued
+                if not full.is_set() and conn.core.statistics().queued >= max_queue:
+                    held.append(item)  # the queue is full: the reader must wait to queue this
+                    full.set()
+
+            conn.core.add_hook(None, hook)  # only a tuple swap; nothing arrives before the turn
+            conn.inject_user_message("go on")
+            assert full.wait(scaled(10)), "the queue never filled"
+            received_then = conn.statistics().messages_received
+            got: list[Any] = []
+            for msg in conn:  # the consumer thread drains; the reader resumes
+                got.append(msg)
+                if isinstance(msg, m.AgentAudioDone):
+                    break
+            stats = conn.statistics()
+        assert stats.queue_high_water <= max_queue
+        assert stats.messages_received > received_then + max_queue  # it went on after waiting
+        assert any(x is held[0] for x in got)  # the message the reader held was delivered
+    # What the consumer got is exactly what the reader read from the socket, in order (the
+    # recording is written by the reader as it reads; frames after AgentAudioDone may follow).
+    inbound = [e for e in read_recording(record) if e.get("dir") == "in"]
+    wire = [e["size"] if e["kind"] == "audio" else json.loads(e["frame"])["type"] for e in inbound]
+    delivered = [len(x) if isinstance(x, bytes) else x.type for x in got]
+    assert wire[: len(delivered)] == delivered
+    assert sum(isinstance(x, bytes) for x in got) > 10 * max_queue
+
+
 def test_blocking_connections_share_one_loop_thread_and_leak_none(emu: AgentEmulator) -> None:
-    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    client = client_for(emu)
     first = client.agent.connect_sync(SETTINGS)
     first.close()
     before = threading.active_count()
@@ -76,7 +118,7 @@ def test_blocking_connections_share_one_loop_thread_and_leak_none(emu: AgentEmul
 
 
 def test_sends_are_safe_from_other_threads(emu: AgentEmulator) -> None:
-    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    client = client_for(emu)
     with client.agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
         chunk = b"\x00\x00" * 160
         workers = [
@@ -95,14 +137,14 @@ def test_sends_are_safe_from_other_threads(emu: AgentEmulator) -> None:
 
 def test_blocking_drop_raises(emu: AgentEmulator) -> None:
     with AgentEmulator.run_in_thread(api_key=KEY, faults=Faults(drop_after=2)) as dropping:
-        client = DeepgramClient(api_key=KEY, base_url=dropping.url)
+        client = client_for(dropping)
         with client.agent.connect_sync(SETTINGS) as conn, pytest.raises(ConnectionClosedError):
             for _ in conn:
                 pass
 
 
 def test_callback_api_seed_style(emu: AgentEmulator) -> None:
-    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    client = client_for(emu)
     dg = client.agent.websocket.v("1")
     assert isinstance(dg, AgentWebSocketClient)
     seen: list[tuple[str, Any]] = []
@@ -152,7 +194,7 @@ def test_callback_api_seed_style(emu: AgentEmulator) -> None:
 
 
 def test_callback_function_call_seed_style_and_failing_handler(emu: AgentEmulator) -> None:
-    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    client = client_for(emu)
     dg = client.agent.websocket.v("1")
     errors: list[Any] = []
     replies: list[str] = []
@@ -202,7 +244,7 @@ def test_callback_start_failure_returns_false_with_error_and_close() -> None:
 
 
 def test_close_from_inside_a_handler(emu: AgentEmulator) -> None:
-    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    client = client_for(emu)
     dg = client.agent.websocket.v("1")
     closed = threading.Event()
     dg.on(AgentWebSocketEvents.ConversationText, lambda self, e: self.close())
@@ -216,7 +258,7 @@ def test_close_from_inside_a_handler(emu: AgentEmulator) -> None:
 @pytest.mark.anyio
 async def test_async_callback_client() -> None:
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         dg = client.agent.asyncwebsocket.v("1")
         assert isinstance(dg, AsyncAgentWebSocketClient)
         import asyncio
@@ -225,7 +267,7 @@ async def test_async_callback_client() -> None:
         seen: list[str] = []
 
         async def on_text(self: Any, text: Any, **kwargs: Any) -> None:
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # an async handler that really awaits
             seen.append(text.role)
 
         def on_done(self: Any, event: Any) -> None:
@@ -310,7 +352,7 @@ def _seed_senders_payloads() -> dict[str, Any]:
 
 
 def test_every_sender_of_the_blocking_callback_client(emu: AgentEmulator) -> None:
-    dg = DeepgramClient(api_key=KEY, base_url=emu.url).agent.websocket.v("1")
+    dg = client_for(emu).agent.websocket.v("1")
     errors: list[Any] = []
     dg.on(AgentWebSocketEvents.Error, lambda self, e: errors.append(e))
     assert dg.send_audio(b"\x00\x00") is False  # not started: False plus an Error event
@@ -347,7 +389,7 @@ def test_every_sender_of_the_blocking_callback_client(emu: AgentEmulator) -> Non
 @pytest.mark.anyio
 async def test_every_sender_of_the_async_callback_client() -> None:
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emulator:
-        dg = DeepgramClient(api_key=KEY, base_url=emulator.url).agent.asyncwebsocket.v("1")
+        dg = client_for(emulator).agent.asyncwebsocket.v("1")
         errors: list[Any] = []
         dg.on(AgentWebSocketEvents.Error, lambda self, e: errors.append(e))
         assert await dg.keep_alive() is False
@@ -376,7 +418,7 @@ async def test_every_sender_of_the_async_callback_client() -> None:
 
 
 def test_every_sender_of_the_blocking_facade(emu: AgentEmulator) -> None:
-    client = DeepgramClient(api_key=KEY, base_url=emu.url)
+    client = client_for(emu)
     with client.agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
         p = _seed_senders_payloads()
         conn.send(p["prompt"])
@@ -396,3 +438,36 @@ def test_every_sender_of_the_blocking_facade(emu: AgentEmulator) -> None:
         assert [f["type"] for f in session.received_json()][1:] == EXPECTED_FRAMES
         assert conn.statistics().audio_bytes_sent == 160
     assert conn.closed and conn.close_code is not None
+
+
+def test_the_blocking_facade_mirrors_the_async_connection(emu: AgentEmulator) -> None:
+    from deepgram_agent import ConnectionClosedOK
+    from deepgram_agent import sync as blocking
+
+    conn = blocking.connect(client_for(emu), SETTINGS, keepalive_interval=None)
+    with conn:
+        assert repr(conn).startswith("<SyncAgentConnection ") and KEY not in repr(conn)
+        assert conn.input_format == ("linear16", 16000)
+        assert conn.output_format == ("linear16", 24000)
+        assert conn.pending_function_calls == {}
+        assert isinstance(next(conn), m.Welcome)  # __next__ on the connection itself
+        assert isinstance(conn.recv(timeout=scaled(5)), m.SettingsApplied)
+        conn.update_prompt("Be brief.")
+        conn.inject_agent_message("One moment.", behavior="queue")
+        conn.inject_user_message("what time is it")
+        request = conn.recv(timeout=scaled(5))
+        while not isinstance(request, m.FunctionCallRequest):
+            request = conn.recv(timeout=scaled(5))
+        assert conn.pending_function_calls == {request.functions[0].id: "get_time"}
+        conn.send_function_call_response(name="get_time", content="noon")
+        session = emu.sessions[-1]
+        (answer,) = emu.call(session.wait_for_received("FunctionCallResponse", timeout=scaled(5)))
+        assert answer["id"] == request.functions[0].id and answer["content"] == "noon"
+        assert session.received_json("UpdatePrompt") == [
+            {"type": "UpdatePrompt", "prompt": "Be brief."}
+        ]
+        assert session.received_json("InjectAgentMessage")[0]["behavior"] == "queue"
+    assert conn.closed and conn.close_reason == ""
+    with pytest.raises(ConnectionClosedOK):
+        while True:
+            conn.recv(timeout=scaled(5))

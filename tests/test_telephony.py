@@ -396,6 +396,131 @@ async def test_asgi_endpoint_under_uvicorn() -> None:
                 await call.hang_up()
             assert_agent_tone(bytes(call.audio))
             await emu.sessions[0].wait_closed(scaled(5))
+            # A caller that sends a binary frame, then drops without a stop frame.
+            dropper = FakeCall(f"ws://127.0.0.1:{port}/twilio")
+            await dropper.connect()
+            try:
+                await dropper.wait_for("mark")
+                await dropper.send(b"\x00\x01")  # the bridge logs it and goes on
+                await dropper.wait_for("media", 2)
+            finally:
+                await dropper.close()  # no stop frame: a websocket.disconnect
+            await emu.sessions[1].wait_closed(scaled(5))
         finally:
             server.should_exit = True
             await asyncio.wait_for(serving, scaled(10))
+
+
+async def test_callers_that_break_the_protocol_before_and_after_start() -> None:
+    """A carrier that hangs up before ``start``, stops before it, sends binary frames or a
+    second ``start``, outbound or empty media and marks that are not ours: every call ends
+    with a reason (no agent session is opened before ``start``) and nothing crashes."""
+    async with AgentEmulator(script=phone_script()) as emu:
+        client = DeepgramClient(api_key="k", base_url=emu.url)
+        ended, started = Seen(), Seen()
+
+        async def settings_for(info: Any) -> dict[str, Any]:  # an async settings source
+            return telephony_settings()
+
+        async def allow(info: Any) -> bool:  # an async authorize
+            return True
+
+        bridge = TwilioBridge(
+            client,
+            settings_for,
+            authorize=allow,
+            on_start=started,
+            on_end=ended,
+            max_bad_frames=3,
+            reconnect=False,
+        )
+        assert repr(bridge) == "<PhoneBridge twilio calls=0>"
+        with pytest.raises(ValueError, match="mismatch must be 'convert' or 'fail'"):
+            TwilioBridge(client, telephony_settings(), mismatch="guess")  # type: ignore[arg-type]
+        async with bridge_site(bridge) as url:
+            early = FakeCall(url)
+            await early.connect(start=False)
+            await early.close()  # hangs up before the stream started
+            await ended.wait(1, 10)
+            assert ended[-1].end_reason == "caller closed before the stream started"
+
+            stopper = FakeCall(url)
+            await stopper.connect(start=False)
+            try:
+                await stopper.send(stopper._stop())
+                await ended.wait(2, 10)
+                assert ended[-1].end_reason == "stop before start"
+            finally:
+                await stopper.close()
+
+            binary = FakeCall(url)
+            await binary.connect(start=False)
+            try:
+                for _ in range(4):
+                    with contextlib.suppress(ConnectionError):
+                        await binary.send(b"\x00\x01")
+                assert await binary.wait_closed(scaled(5)) == 1008
+            finally:
+                await binary.close()
+            assert len(emu.sessions) == 0  # nothing spent before a start
+
+            async with FakeCall(url, realtime=False) as call:
+                await started.wait(1, 10)
+                (active,) = bridge.calls
+                assert repr(active).startswith("<PhoneCall #") and call.call_id in repr(active)
+                assert "CallStatistics(" in repr(active.stats)
+                outbound = call._media(b"\xff" * 160)
+                outbound["media"]["track"] = "outbound"
+                await call.send(outbound)  # ignored: not the caller's audio
+                empty = call._media(b"")
+                await call.send(empty)  # ignored: no audio
+                await call.send(call._envelope({"event": "mark", "mark": {"name": "not-ours"}}))
+                for _ in range(4):  # one more than max_bad_frames
+                    await call.send(call._start())  # a second start is an invalid frame
+                assert await call.wait_closed(scaled(5)) == 1008
+            await ended.wait(4, 10)
+            assert ended[-1].stats.bad_frames > 3
+
+
+async def test_a_carrier_frame_over_the_socket_limit_closes_the_call_with_1009(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with AgentEmulator(script=phone_script()) as emu:
+        client = DeepgramClient(api_key="k", base_url=emu.url)
+        bridge = TwilioBridge(client, telephony_settings(), max_frame_bytes=100)
+        async with bridge_site(bridge) as url:
+            call = FakeCall(url)
+            await call.connect(start=False)  # connected is small enough; then far too much
+            try:
+                await call.send("x" * 1000)  # over aiohttp's hard cap (4 x max_frame_bytes)
+                assert await call.wait_closed(scaled(5)) == 1009
+            finally:
+                await call.close()
+    assert "carrier socket error" in caplog.text
+
+
+async def test_the_fake_call_api_for_users_own_tests() -> None:
+    from deepgram_agent.exceptions import DeepgramTimeoutError
+
+    with pytest.raises(ValueError, match="carrier must be 'twilio' or 'telnyx'"):
+        FakeCall("ws://127.0.0.1:9", carrier="sip")  # type: ignore[arg-type]
+    idle = FakeCall("ws://127.0.0.1:9")
+    assert repr(idle).startswith("<FakeCall twilio CA") and "received=0" in repr(idle)
+    with pytest.raises(RuntimeError, match="not connected"):
+        await idle.send({"event": "connected"})
+    with pytest.raises(aiohttp.ClientError):
+        await idle.connect()  # nothing listens there; the HTTP session is closed again
+    async with AgentEmulator(script=phone_script()) as emu:
+        client = DeepgramClient(api_key="k", base_url=emu.url)
+        bridge = TwilioBridge(client, telephony_settings({"agent": {"greeting": "Hello."}}))
+        async with bridge_site(bridge) as url, FakeCall(url, timeout=scaled(20)) as call:
+            marks = await call.wait_heard(1)  # the greeting played to its end
+            assert len(marks) == 1 and call.count("mark") >= 1
+            call.say(0.1)
+            await call.wait_said()
+            with pytest.raises(DeepgramTimeoutError, match="expected 1 'nothing'"):
+                await call.wait_for("nothing", timeout=0.05)
+            with pytest.raises(DeepgramTimeoutError, match="still open"):
+                await call.wait_closed(0.05)
+            with pytest.raises(DeepgramTimeoutError, match="marks"):
+                await call.wait_heard(99, timeout=0.05)

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, TypedDict
 import msgspec
 import pytest
 
-from deepgram_agent import DeepgramClient, FunctionCallResponse, SettingsError
+from deepgram_agent import FunctionCallResponse, SettingsError
 from deepgram_agent import messages as m
 from deepgram_agent._validate import check_settings
 from deepgram_agent.events import AgentWebSocketEvents
@@ -45,7 +45,7 @@ from deepgram_agent.tools import (
     tool,
 )
 
-from .conftest import scaled
+from .conftest import client_for, collect_until, scaled, until
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "tools-test-key"
@@ -487,17 +487,6 @@ class Recorder:
                 await self._changed.wait()
 
 
-async def until(conn: Any, predicate: Any) -> list[Any]:
-    """Messages up to and including the first that satisfies ``predicate``."""
-    out: list[Any] = []
-    async with asyncio.timeout(scaled(10)):
-        async for msg in conn:
-            out.append(msg)
-            if predicate(msg):
-                return out
-    raise AssertionError(f"the connection ended first; got {out!r}")
-
-
 def audio_done(msg: Any) -> bool:
     return isinstance(msg, m.AgentAudioDone)
 
@@ -569,7 +558,7 @@ async def test_conversation_runs_sync_and_async_tools_concurrently() -> None:
         return OrderStatus(order_id=order_id, status="shipped")
 
     async with AgentEmulator(api_key=KEY, realtime_audio=False, script=CONVERSATION) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         async with client.agent.connect(BASE, tools=tools) as conn:
             session = await emu.wait_for_session()
             # The generated definitions passed the emulator's strict Settings validation.
@@ -577,7 +566,7 @@ async def test_conversation_runs_sync_and_async_tools_concurrently() -> None:
             assert session.settings["agent"]["think"]["functions"] == tools.to_dicts()
 
             await conn.inject_user_message("weather and time please")
-            first = await until(conn, audio_done)
+            first = await collect_until(conn, audio_done)
             requests = [x for x in first if isinstance(x, m.FunctionCallRequest)]
             assert [[f.id for f in r.functions] for r in requests] == [["call_w", "call_t"]]
             assert response_for(session, "call_w") == {
@@ -593,7 +582,7 @@ async def test_conversation_runs_sync_and_async_tools_concurrently() -> None:
             assert weather_threads and weather_threads[0].startswith("deepgram-agent-tool-")
 
             await conn.inject_user_message("where is my order")
-            second = await until(conn, audio_done)
+            second = await collect_until(conn, audio_done)
             expected = '{"order_id":"4417","status":"shipped"}'
             assert response_for(session, "call_o")["content"] == expected
             assert assistant_text(second) == f"Your order: {expected}"
@@ -682,13 +671,13 @@ async def test_failures_become_error_results_and_the_session_survives(
 
     caplog.set_level(logging.WARNING, logger="deepgram_agent")
     async with AgentEmulator(api_key=KEY, realtime_audio=False, script=FAILURES) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         async with client.agent.connect(BASE, tools=tools) as conn:
             session = await emu.wait_for_session()
 
             async def turn(text: str, call_id: str) -> tuple[dict[str, Any], ToolCallRecord]:
                 await conn.inject_user_message(text)
-                await until(conn, audio_done)
+                await collect_until(conn, audio_done)
                 record = await recorder.wait_for(call_id)
                 content = json.loads(response_for(session, call_id)["content"])
                 return content, record
@@ -717,7 +706,7 @@ async def test_failures_become_error_results_and_the_session_survives(
 
             # "2" is accepted for an int; null for a parameter with a default means the default.
             await conn.inject_user_message("lenient args")
-            await until(conn, audio_done)
+            await collect_until(conn, audio_done)
             assert response_for(session, "call_l")["content"] == "12"
 
             content, record = await turn("unencodable result", "call_e")
@@ -747,7 +736,7 @@ async def test_failures_become_error_results_and_the_session_survives(
             async with asyncio.timeout(scaled(10)):
                 await wait_started.wait()
             await conn.inject_user_message("never mind, hello")
-            after = await until(conn, audio_done)
+            after = await collect_until(conn, audio_done)
             cancelled = [x for x in after if isinstance(x, m.FunctionCallCancelled)]
             assert [f.id for f in cancelled[0].functions] == ["call_c"]
             record = await recorder.wait_for("call_c")
@@ -757,7 +746,7 @@ async def test_failures_become_error_results_and_the_session_survives(
 
             # The session is alive and well.
             await conn.inject_user_message("still there?")
-            last = await until(conn, audio_done)
+            last = await collect_until(conn, audio_done)
             assert assistant_text(last) == "You said: still there?"
             assert not conn.closed
 
@@ -798,7 +787,7 @@ async def test_hand_declared_and_manual_functions_are_left_to_the_user() -> None
         ]
     )
     async with AgentEmulator(api_key=KEY, realtime_audio=False, script=script) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         async with client.agent.connect(settings_with([HAND]), tools=tools) as conn:
             session = await emu.wait_for_session()
             for text, name, answer in (
@@ -806,7 +795,7 @@ async def test_hand_declared_and_manual_functions_are_left_to_the_user() -> None
                 ("by hand", "set_reminder", "ok"),
             ):
                 await conn.inject_user_message(text)
-                msgs = await until(conn, lambda x: isinstance(x, m.FunctionCallRequest))
+                msgs = await collect_until(conn, lambda x: isinstance(x, m.FunctionCallRequest))
                 request = msgs[-1]
                 assert request.functions[0].name == name
                 assert conn.pending_function_calls == {request.functions[0].id: name}
@@ -814,9 +803,41 @@ async def test_hand_declared_and_manual_functions_are_left_to_the_user() -> None
                 answered = session.received_json("FunctionCallResponse")
                 assert all(r["name"] != name for r in answered)
                 await conn.send_function_call_response(name=name, content=answer)
-                done = await until(conn, audio_done)
+                done = await collect_until(conn, audio_done)
                 assert answer in assistant_text(done)
     assert tools.calls == []
+
+
+@pytest.mark.anyio
+async def test_a_tool_leaking_its_own_cancelled_error_still_gets_an_answer() -> None:
+    """A tool whose own helper's CancelledError escapes is still answered.
+
+    Broke: such a tool was taken for a cancelled call and never answered, so the agent waited
+    for a FunctionCallResponse that never came.
+    """
+    tools = Tools(timeout=5)
+
+    @tools.tool
+    async def get_time() -> str:
+        """Current time."""
+        helper = asyncio.ensure_future(asyncio.sleep(10))
+        helper.cancel()
+        await helper  # raises CancelledError inside the tool, not a cancellation of the call
+        return "never"
+
+    script = Script(rules=[Rule(match="time", tool_calls=[ToolCall(name="get_time")], reply="ok")])
+    settings = {
+        "audio": {},
+        "agent": {"think": {"provider": {"type": "open_ai", "model": "gpt-4o"}}},
+    }
+    async with AgentEmulator(api_key=KEY, script=script, realtime_audio=False) as emu:
+        client = client_for(emu)
+        async with client.agent.connect(settings, tools=tools) as conn:
+            await conn.inject_user_message("what time is it")
+            await until(conn, lambda x: isinstance(x, m.AgentAudioDone))
+            (response,) = emu.sessions[0].received_json("FunctionCallResponse")
+            assert "error" in response["content"] and "CancelledError" in response["content"]
+            assert tools.calls[0].outcome == "error"
 
 
 @pytest.mark.anyio
@@ -834,7 +855,7 @@ async def test_closing_cancels_running_calls() -> None:
 
     script = Script(rules=[Rule(match="slow", tool_calls=[ToolCall(name="slow", id="call_s")])])
     async with AgentEmulator(api_key=KEY, realtime_audio=False, script=script) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         async with client.agent.connect(BASE, tools=tools) as conn:
             session = await emu.wait_for_session()
             await conn.inject_user_message("slow please")
@@ -863,7 +884,7 @@ def blocking_tools() -> Tools:
     @tools.tool
     async def get_time(zone: str) -> str:
         """Time in a zone."""
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # an async tool that really awaits
         return f"10:30 {zone}"
 
     return tools
@@ -896,7 +917,7 @@ def threaded_emu() -> Iterator[AgentEmulator]:
 
 def test_blocking_facade(threaded_emu: AgentEmulator) -> None:
     tools = blocking_tools()
-    client = DeepgramClient(api_key=KEY, base_url=threaded_emu.url)
+    client = client_for(threaded_emu)
     with client.agent.connect_sync(BASE, tools=tools) as conn:
         conn.inject_user_message("weather in Oslo")
         texts: list[str] = []
@@ -918,7 +939,7 @@ def test_blocking_facade(threaded_emu: AgentEmulator) -> None:
 def test_callback_api_seed_style_handler_with_automatic_tools(threaded_emu: AgentEmulator) -> None:
     """The seed's handler observes every FunctionCallRequest and answers only its own function."""
     tools = blocking_tools()
-    client = DeepgramClient(api_key=KEY, base_url=threaded_emu.url)
+    client = client_for(threaded_emu)
     dg_connection = client.agent.websocket.v("1")
     seen: list[str] = []
     replies: list[str] = []
@@ -1123,12 +1144,12 @@ async def test_error_details_off_own_timeouts_positional_and_threads(
 
     caplog.set_level(logging.WARNING, logger="deepgram_agent")
     async with AgentEmulator(api_key=KEY, realtime_audio=False, script=ODDS) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         async with client.agent.connect(BASE, tools=tools) as conn:
             session = await emu.wait_for_session()
             for text in ("secret", "own timeout", "positional", "blocking"):
                 await conn.inject_user_message(text)
-                await until(conn, audio_done)
+                await collect_until(conn, audio_done)
             release.set()
             for call_id in ("call_s", "call_o", "call_p", "call_e", "call_n", "call_b"):
                 await recorder.wait_for(call_id)
@@ -1170,7 +1191,7 @@ async def test_async_callback_client_passes_tools_through() -> None:
             replied.set()
 
     async with AgentEmulator(api_key=KEY, realtime_audio=False, script=script) as emu:
-        client = DeepgramClient(api_key=KEY, base_url=emu.url)
+        client = client_for(emu)
         dg_connection = client.agent.asyncwebsocket.v("1")
         dg_connection.on(AgentWebSocketEvents.ConversationText, on_text)
         assert await dg_connection.start(BASE, tools=tools)
@@ -1183,3 +1204,114 @@ async def test_async_callback_client_passes_tools_through() -> None:
         session = emu.sessions[0]
         assert response_for(session, "call_w")["content"] == '{"city":"Rome","sky":"clear"}'
     assert replies == ['Weather {"city":"Rome","sky":"clear"}']
+
+
+@pytest.mark.anyio
+async def test_arguments_that_are_no_object_or_null_for_optional_parameters() -> None:
+    """``null`` stays ``None`` where the annotation takes ``None`` (directly, in a union, in
+    ``Annotated`` or in a ``Literal``) and gives the default elsewhere; anything but a JSON
+    object is answered with an invalid-arguments error."""
+    tools = Tools()
+
+    @tools.tool
+    def pick(
+        city: str,
+        unit: Annotated[str | None, msgspec.Meta(description="C or F")] = "C",
+        mode: Literal["fast", None] = "fast",
+        n: int | None = 3,
+        size: int = 7,
+    ) -> dict[str, Any]:
+        """Pick something."""
+        return {"city": city, "unit": unit, "mode": mode, "n": n, "size": size}
+
+    nulls = '{"city": "Oslo", "unit": null, "mode": null, "n": null, "size": null}'
+    script = Script(
+        rules=[
+            Rule(match="list", tool_calls=[ToolCall(name="pick", id="c_l", arguments="[1, 2]")]),
+            Rule(match="nulls", tool_calls=[ToolCall(name="pick", id="c_n", arguments=nulls)]),
+            Rule(match="nothing", tool_calls=[ToolCall(name="pick", id="c_0", arguments="null")]),
+        ]
+    )
+    async with AgentEmulator(api_key=KEY, realtime_audio=False, script=script) as emu:
+        async with client_for(emu).agent.connect(BASE, tools=tools) as conn:
+            for text in ("a list please", "nulls please", "nothing please"):
+                await conn.inject_user_message(text)
+                await collect_until(conn, audio_done)
+    by_id = {r.id: r for r in tools.calls}
+    assert by_id["c_l"].outcome == "invalid_arguments"
+    assert "must be a JSON object, not list" in (by_id["c_l"].error or "")
+    assert by_id["c_n"].outcome == "ok"
+    assert by_id["c_n"].result == {"city": "Oslo", "unit": None, "mode": None, "n": None, "size": 7}
+    assert by_id["c_0"].outcome == "invalid_arguments"  # null is {}: city is missing
+    assert "city" in (by_id["c_0"].error or "")
+
+
+def test_merging_keeps_the_same_definition_declared_as_a_struct_or_an_option() -> None:
+    from deepgram_agent.options import Function
+
+    tools = Tools()
+
+    @tools.tool
+    def get_time(zone: str) -> str:
+        """Current time in a zone."""
+        return zone
+
+    (definition,) = tools.definitions()
+    as_struct = {"agent": {"think": {"functions": [definition]}}}
+    merged = tools.merge_wire(as_struct)
+    assert merged["agent"]["think"]["functions"] == [definition]  # already there: kept once
+    same = Function.from_dict(msgspec.to_builtins(definition))
+    assert tools.merge_wire({"agent": {"think": {"functions": [same]}}})["agent"]["think"][
+        "functions"
+    ] == [same]
+    other = Function(name="get_time", description="Something else.")
+    with pytest.raises(SettingsError, match="declared in the Settings and also registered"):
+        tools.merge_wire({"agent": {"think": {"functions": [other]}}})
+    broken = Function(name="get_time")  # no description: its to_dict() fails
+    with pytest.raises(SettingsError, match="declared in the Settings and also registered"):
+        tools.merge_wire({"agent": {"think": {"functions": [broken]}}})
+    with pytest.raises(SettingsError, match="expected a Think, a dict or a list, not int"):
+        tools.merge_wire({"agent": {"think": 5}})
+
+
+def test_what_cannot_be_a_tool_is_refused_when_registered() -> None:
+    import functools
+
+    def f(a: int) -> int:
+        return a
+
+    with pytest.raises(ValueError, match=r"has no __name__; pass name=\.\.\."):
+        Tools().add(functools.partial(f))
+
+    class Opaque:
+        __signature__ = "not a signature"
+
+        def __call__(self, a: int) -> int:
+            return a
+
+    with pytest.raises(TypeError, match="cannot read the signature of"):
+        Tools().add(Opaque(), name="opaque", description="d")
+
+    def lock(a: threading.Lock) -> int:
+        return 1
+
+    with pytest.raises(TypeError, match=r"a parameter of .*lock has a type with no JSON schema"):
+        Tools().add(lock, description="d")
+
+
+def test_the_blocking_callback_client_declares_and_answers_tools(
+    threaded_emu: AgentEmulator,
+) -> None:
+    tools = blocking_tools()
+    dg = client_for(threaded_emu).agent.websocket.v("1")
+    done = threading.Event()
+    dg.on(AgentWebSocketEvents.AgentAudioDone, lambda client, event: done.set())
+    assert dg.start(BASE, tools=tools) is True
+    try:
+        declared = threaded_emu.sessions[-1].settings["agent"]["think"]["functions"]
+        assert {f["name"] for f in declared} == {"get_weather", "get_time"}
+        dg.inject_user_message("weather in Paris")
+        assert done.wait(scaled(10))
+    finally:
+        dg.close()
+    assert sorted(r.outcome for r in tools.calls) == ["ok", "ok"]  # get_weather, get_time

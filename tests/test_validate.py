@@ -28,7 +28,7 @@ from deepgram_agent._validate import (
 )
 from deepgram_agent.options import DeepgramAgentWarning, coerce_settings
 from deepgram_agent.testing import AgentEmulator
-from tests.conftest import scaled
+from tests.conftest import KEY, SETTINGS, client_for, scaled, until
 from tests.test_emulator import connect, emulator, kinds
 from tests.wire_examples import DOCS_FORMS
 
@@ -506,6 +506,48 @@ async def test_unknown_behavior_reaches_the_emulator_which_answers_as_the_server
     }
 
 
+def test_inject_agent_message_forms_the_server_rejects_fail_locally() -> None:
+    """InjectAgentMessage forms the server refuses are caught before sending.
+
+    Broke: a missing message (without is_dynamic) was sent and the session died on the server's
+    error instead of a local SettingsError naming the field.
+    """
+    # behavior is an open enum (issue 14): the client warns and sends it; the server decides.
+    bad = {"type": "InjectAgentMessage", "message": "x", "behavior": "Queue"}
+    with pytest.warns(DeepgramAgentWarning, match="did you mean 'queue'"):
+        msg = check_client_message(bad)
+    assert isinstance(msg, m.InjectAgentMessage) and msg.behavior == "Queue"
+    with pytest.raises(SettingsError) as info:
+        check_client_message(bad, as_server=True)  # the emulator answers as today's server
+    assert info.value.path == "behavior"
+    with pytest.raises(SettingsError, match="needs message"):
+        check_client_message({"type": "InjectAgentMessage"})
+    with pytest.raises(SettingsError, match="needs message"):
+        check_client_message({"type": "InjectAgentMessage", "is_dynamic": False})
+    check_client_message({"type": "InjectAgentMessage", "is_dynamic": True, "behavior": "queue"})
+    check_client_message({"type": "InjectAgentMessage", "message": "x", "behavior": "interrupt"})
+
+
+@pytest.mark.anyio
+async def test_unknown_behavior_warns_locally_and_the_server_decides() -> None:
+    """An unknown behavior warns locally, is sent as given, and the server's Error arrives.
+
+    Broke: the client refused it with a SettingsError; the server decides (issue 14).
+    """
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        client = client_for(emu)
+        async with client.agent.connect(SETTINGS) as conn:
+            with pytest.warns(DeepgramAgentWarning, match="did you mean 'queue'"):
+                await conn.inject_agent_message("One moment.", behavior="Queue")
+            error = await until(conn, lambda x: isinstance(x, m.Error))
+            assert error.code == "UNPARSABLE_CLIENT_MESSAGE"
+            assert "behavior" in error.description
+        sent = emu.sessions[0].received_json("InjectAgentMessage")
+        assert sent == [
+            {"type": "InjectAgentMessage", "message": "One moment.", "behavior": "Queue"}
+        ]
+
+
 # ---------------------------------------------------------------------------------------------
 # closest()
 # ---------------------------------------------------------------------------------------------
@@ -654,3 +696,70 @@ def test_edge_cases_of_the_alias_and_hints() -> None:
     msg = {"type": "KeepAlive"}
     assert normalize_client_message(msg) == msg and normalize_client_message(msg) is not msg
     assert normalize_client_message("x") == "x"  # type: ignore[arg-type]
+
+
+_OA = {"type": "open_ai", "model": "gpt-4o"}
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "text"),
+    [
+        (settings(think={"provider": {"type": "groq", "model": "x"}}), "agent.think.endpoint",
+         "needs an endpoint"),
+        (settings(think={"provider": _OA, "functions": [
+            {"name": "f", "description": "d", "agent_filler_max_count": 1}]}),
+         "agent.think.functions[0].agent_filler_max_count", "requires agent.think_live"),
+        (settings(think_live={"provider": {"type": "deepgram"}}, think={"provider": _OA,
+            "functions": [{"name": "f", "description": "d", "agent_filler_max_count": 1,
+                           "agent_filler_interval_ms": 10}]}),
+         "agent.think.functions[0].agent_filler_interval_ms", "between 1000 and 60000"),
+        (settings(listen={"provider": {"type": "deepgram", "version": "v2"}}),
+         "agent.listen.provider.model", "a v2 (Flux) listen provider needs a model"),
+        (settings(speak={"provider": {"type": "cartesia", "model_id": "sonic", "voice": "x"}}),
+         "agent.speak.provider.voice", "cartesia needs voice {mode, id}"),
+        (settings(context={"messages": [5]}), "agent.context.messages[0]",
+         "each context message must be a History object"),
+        (settings(think={"provider": {**_OA, "colour": "red"}}), "agent.think.provider.colour",
+         "unknown field 'colour' for the 'open_ai' think provider"),
+        ({**settings(), "type": "KeepAlive"}, "type", "expected 'Settings', got 'KeepAlive'"),
+    ],
+    ids=["groq-endpoint", "think-live-key", "filler-interval", "flux-model", "cartesia-voice",
+         "context-item", "provider-key", "type"],
+)  # fmt: skip
+def test_rules_beyond_the_types_name_the_path(data: dict[str, Any], path: str, text: str) -> None:
+    err = rejection(data)
+    assert err.path == path
+    assert text in str(err)
+
+
+def test_a_settings_message_normalised_as_a_client_message_is_normalised_as_settings() -> None:
+    data = {"type": "Settings", "audio": AUDIO, "agent": {}}
+    assert normalize_client_message(data) == normalize_settings(data)
+
+
+@pytest.mark.parametrize(
+    ("agent", "top", "paths"),
+    [
+        ({"think": {"provider": _OA, "functions": [5, {"name": "f", "description": "d"}]}}, {},
+         ["agent.think.functions[0]"]),
+        ({"think_live": {}}, {}, ["agent.think_live.provider"]),
+        ({"think_live": {"provider": {"type": "deepgram", "frustration_max_count": "x"}}},
+         {"experimental": "yes"},
+         ["agent.think_live.provider.frustration_max_count", "experimental"]),
+        ({"context": {"messages": [{"type": "History"}]}}, {},
+         ["agent.context.messages[0].role"]),
+        ({"context": {"messages": [{"type": "History", "function_calls": [{}]}]}}, {},
+         ["agent.context.messages[0].function_calls[0].id"]),
+        ({"listen": {"provider": {"type": "deepgram", "model": "nova-3", "keyterms": [1, 2]}}},
+         {}, ["agent.listen.provider.keyterms[0]", "agent.listen.provider.keyterms[1]"]),
+        ({}, {"audio": {"input": {"sample_rate": 16000}}}, ["audio.input.encoding"]),
+    ],
+    ids=["list-item", "missing-object", "wrong-number-and-bool", "history-role",
+         "history-call-id", "each-list-item", "missing-encoding"],
+)  # fmt: skip
+def test_every_problem_is_listed_once_with_its_path(
+    agent: dict[str, Any], top: dict[str, Any], paths: list[str]
+) -> None:
+    data = {"type": "Settings", "audio": copy.deepcopy(AUDIO), "agent": agent, **top}
+    assert [p.path for p in all_settings_problems(data)] == paths
+    assert settings_warnings(data) == []  # invalid: no advice on top of the errors

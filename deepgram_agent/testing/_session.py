@@ -410,7 +410,7 @@ class EmulatorSession:
         try:
             await self._check_faults(0)
             if self.faults.delay_welcome > 0:
-                await asyncio.sleep(self.faults.delay_welcome)
+                await self._pause(self.faults.delay_welcome)
             if self._replaying:
                 self._spawn(self._run_replay)
             else:
@@ -528,7 +528,22 @@ class EmulatorSession:
         assert self._loop is not None
         delay = self._stall_until - self._loop.time()
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._pause(delay)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait out a delay (a fault's, a stall's), or stop at once when the session ends.
+
+        A session asleep in a delay is not reading its socket, so nothing else would wake it:
+        without this, closing the emulator waited for the delay (or its close timeouts).
+
+        Raises:
+            _SessionOver: the session was closed or dropped during the wait.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._unblock.wait()
+        if self._unblock.is_set():
+            raise _SessionOver
 
     async def _send_json(self, message: ServerMessage) -> None:
         await self._send_frame(wire(message), _TEXT, kind=message.type)
@@ -947,7 +962,7 @@ class EmulatorSession:
         )
         delay = self._opts.settings_applied_delay + self.faults.delay_settings_applied
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._pause(delay)
         await self._send_json(SettingsApplied())
         st.phase = "active"
         if self.faults.drop_after_ready is not None:
