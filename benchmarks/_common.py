@@ -179,8 +179,15 @@ CALL_FRAME: Final = bytes(0xFF ^ ((i * 7) & 0x0F) for i in range(160))
 #: The function every call is asked to run once per cycle (client side).
 CALL_FUNCTION: Final = "lookup_order"
 CALL_FUNCTION_RESULT: Final[dict[str, str]] = {"status": "shipped", "carrier": "UPS"}
-#: The ``content`` prefix of the server's per-call report (a ``ConversationText`` at the end).
+#: How a call ends (every step in order on the socket, so nothing is counted before it lands):
+#: the client sends ``bench-done`` (``SINK_DONE``) after its last frame; the server stops
+#: sending and reports what it sent and got (``bench-report {json}``, a ``ConversationText``);
+#: the client reads up to that report, answering every function call on the way, and sends
+#: ``bench-answered``; the server reports the answers it got (``bench-answers {json}``) and
+#: closes.
 CALL_REPORT_PREFIX: Final = "bench-report "
+CALL_ANSWERS_PREFIX: Final = "bench-answers "
+CALL_ANSWERED: Final = "bench-answered"
 
 #: Settings of a telephony call: mu-law 8 kHz both ways.
 CALL_SETTINGS: Final[dict[str, Any]] = {

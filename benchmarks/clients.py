@@ -42,6 +42,8 @@ import msgspec
 from _common import (
     AGENT_PATH,
     AUDIO_FRAME,
+    CALL_ANSWERED,
+    CALL_ANSWERS_PREFIX,
     CALL_FRAME,
     CALL_FUNCTION,
     CALL_FUNCTION_RESULT,
@@ -68,6 +70,7 @@ Result = dict[str, Any]
 SETTINGS_TEXT = json.dumps(SETTINGS)
 KEEPALIVE_TEXT = '{"type":"KeepAlive"}'
 DONE_TEXT = json.dumps({"type": "InjectUserMessage", "content": SINK_DONE})
+ANSWERED_TEXT = json.dumps({"type": "InjectUserMessage", "content": CALL_ANSWERED})
 API_KEY = "bench-not-a-real-key"
 CONNECT_CONCURRENCY = 64
 CALL_SETTINGS_TEXT = json.dumps(CALL_SETTINGS)
@@ -75,11 +78,15 @@ CALL_SETTINGS_TEXT = json.dumps(CALL_SETTINGS)
 #: first frames are spread evenly over one 20 ms period (calls start at random moments).
 CALL_START_DELAY_NS = 50_000_000
 #: A call stops sending when it is this far behind its schedule at the end of the call: the
-#: frames it did not send by then are counted as lost (a real bridge cannot send the past).
+#: frames it did not send by then are counted as ``unsent`` (a real bridge cannot send the
+#: past); an overloaded client is unhealthy, not broken.
 CALL_OVERRUN_NS = 5_000_000_000
+#: How long (x 10 ms) a call waits for its function tools' answers before ``bench-answered``.
+CALL_TOOL_WAIT_POLLS = 1000
 #: Blocking calls: one media thread per this many calls (see ``OursSync.calls``).
 CALLS_PER_MEDIA_THREAD = 25
-#: Blocking calls: how long a media thread waits for its calls to end after ``bench-done``.
+#: How long a call waits for the server's report and close after ``bench-done``; a call still
+#: going then is ``overrun`` (the client is too far behind), like ``unsent`` frames.
 CALL_END_WAIT_NS = 60_000_000_000
 
 
@@ -142,11 +149,22 @@ def lookup_order(order_id: str) -> dict[str, str]:
 class Call:
     """One call's own counts (what it sent and received, and the server's report)."""
 
-    __slots__ = ("audio_in", "error", "events_in", "report", "sent", "unsent")
+    __slots__ = (
+        "answered",
+        "audio_in",
+        "error",
+        "events_in",
+        "overrun",
+        "report",
+        "sent",
+        "unsent",
+    )
 
     def __init__(self) -> None:
+        self.answered: int | None = None
         self.sent = 0
         self.unsent = 0
+        self.overrun = False
         self.audio_in = 0
         self.events_in = 0
         self.report: dict[str, Any] | None = None
@@ -187,12 +205,16 @@ class CallBook:
         """When a call that starts at ``first_due`` stops sending, however far behind."""
         return first_due + self.frames * CALL_PERIOD_NS + CALL_OVERRUN_NS
 
-    def on_report(self, call: Call, content: str) -> bool:
-        """Take the server's report if ``content`` is one; True when it was."""
-        if not content.startswith(CALL_REPORT_PREFIX):
-            return False
-        call.report = json.loads(content[len(CALL_REPORT_PREFIX) :])
-        return True
+    def on_report(self, call: Call, content: str) -> int:
+        """Take the server's reports: 1 for ``bench-report`` (the caller then answers with
+        ``bench-answered``), 2 for ``bench-answers``, 0 for any other content."""
+        if content.startswith(CALL_REPORT_PREFIX):
+            call.report = json.loads(content[len(CALL_REPORT_PREFIX) :])
+            return 1
+        if content.startswith(CALL_ANSWERS_PREFIX):
+            call.answered = json.loads(content[len(CALL_ANSWERS_PREFIX) :])["answered"]
+            return 2
+        return 0
 
     async def pace(self, call: Call, index: int, send: Callable[[bytes], Awaitable[Any]]) -> None:
         """Send this call's frames, each on its deadline (asyncio clients)."""
@@ -215,25 +237,39 @@ class CallBook:
             await send(frame)
             call.sent += 1
 
+    async def finish(self, call: Call, reader: asyncio.Future[None]) -> None:
+        """Wait (bounded) for a call's reader to see the report and the close."""
+        try:
+            await asyncio.wait_for(reader, CALL_END_WAIT_NS / 1e9)
+        except TimeoutError:
+            call.overrun = True
+
     def result(self, meter: Meter) -> Result:
         """The process's figures: totals, losses, lateness, health."""
-        lost_up = lost_audio = lost_events = unanswered = failed = unsent = 0
+        lost_up = lost_audio = lost_events = unanswered = failed = unsent = overrun = 0
         errors: list[str] = []
         totals = {"frames_in": 0, "audio_out": 0, "events_out": 0, "functions_out": 0}
         for call in self.calls:
             rep = call.report
-            if call.error is not None or rep is None or rep.get("stalled"):
+            unsent += call.unsent
+            if call.error is None and call.overrun:
+                overrun += 1
+                continue
+            if call.error is not None or rep is None or rep["stalled"] or call.answered is None:
                 failed += 1
                 if len(errors) < 5:
-                    errors.append(call.error or ("stalled" if rep else "no report from the server"))
+                    errors.append(
+                        call.error
+                        or ("no report from the server" if rep is None else "")
+                        or ("stalled" if rep["stalled"] else "no answers report")
+                    )
                 continue
             for key in totals:
                 totals[key] += int(rep[key])
-            lost_up += abs(call.sent - rep["frames_in"]) + call.unsent
-            unsent += call.unsent
+            lost_up += abs(call.sent - rep["frames_in"])
             lost_audio += abs(rep["audio_out"] - call.audio_in)
             lost_events += abs(rep["events_out"] - call.events_in)
-            unanswered += abs(rep["functions_out"] - rep["answered"])
+            unanswered += abs(rep["functions_out"] - call.answered)
         call_minutes = self.conns * self.duration / 60
         times = os.times()
         return meter.result(
@@ -254,6 +290,7 @@ class CallBook:
             lost_events=lost_events,
             unanswered=unanswered,
             failed=failed,
+            overrun=overrun,
             errors=errors,
             event_lateness=self.events.summary(),
             send_lateness=self.sends.summary(),
@@ -454,9 +491,13 @@ class Floor:
                                         "content": content.decode(),
                                     }
                                     await ws.send_str(encode(reply).decode())
-                        elif not book.on_report(call, event["content"]):
-                            call.events_in += 1
-                            add(now - stamp_in(event["content"]))
+                        else:
+                            report = book.on_report(call, event["content"])
+                            if report == 0:
+                                call.events_in += 1
+                                add(now - stamp_in(event["content"]))
+                            elif report == 1:
+                                await ws.send_str(ANSWERED_TEXT)
                     else:
                         return
 
@@ -465,7 +506,7 @@ class Floor:
                 try:
                     await book.pace(call, i, ws.send_bytes)
                     await ws.send_str(DONE_TEXT)
-                    await reader
+                    await book.finish(call, reader)
                 finally:
                     reader.cancel()
                     await ws.close()
@@ -585,16 +626,22 @@ class Official:
                                         content=json.dumps(result),
                                     )
                                 )
-                    elif not book.on_report(call, msg.content):
-                        call.events_in += 1
-                        add(now - stamp_in(msg.content))
+                    else:
+                        report = book.on_report(call, msg.content)
+                        if report == 0:
+                            call.events_in += 1
+                            add(now - stamp_in(msg.content))
+                        elif report == 1:
+                            await conn.send_raw(
+                                {"type": "InjectUserMessage", "content": CALL_ANSWERED}
+                            )
 
             async def one_call(conn: Any, call: Call, i: int) -> None:
                 reader = asyncio.ensure_future(receive(conn, call))
                 try:
                     await book.pace(call, i, conn.send_media)
                     await conn.send_raw({"type": "InjectUserMessage", "content": SINK_DONE})
-                    await reader
+                    await book.finish(call, reader)
                 finally:
                     reader.cancel()
 
@@ -753,16 +800,25 @@ class OursAsync:
                             await conn.send_function_call_response(
                                 id=f.id, name=f.name, content=lookup_order(**decode(f.arguments))
                             )
-                elif not book.on_report(call, msg.content):
-                    call.events_in += 1
-                    add(now - stamp_in(msg.content))
+                else:
+                    report = book.on_report(call, msg.content)
+                    if report == 0:
+                        call.events_in += 1
+                        add(now - stamp_in(msg.content))
+                    elif report == 1:
+                        # Function tools answer in tasks of their own: let them finish first.
+                        for _ in range(CALL_TOOL_WAIT_POLLS):
+                            if not conn.pending_function_calls:
+                                break
+                            await asyncio.sleep(0.01)
+                        await conn.inject_user_message(CALL_ANSWERED)
 
         async def one_call(conn: Any, call: Call, i: int) -> None:
             reader = asyncio.ensure_future(receive(conn, call))
             try:
                 await book.pace(call, i, conn.send_audio)
                 await conn.inject_user_message(SINK_DONE)
-                await reader
+                await book.finish(call, reader)
             finally:
                 reader.cancel()
                 await conn.close()
@@ -885,9 +941,13 @@ class OursSync:
                             conn.send_function_call_response(
                                 id=f.id, name=f.name, content=lookup_order(**decode(f.arguments))
                             )
-                elif not book.on_report(call, msg.content):
-                    call.events_in += 1
-                    add(now - stamp_in(msg.content))
+                else:
+                    report = book.on_report(call, msg.content)
+                    if report == 0:
+                        call.events_in += 1
+                        add(now - stamp_in(msg.content))
+                    elif report == 1:
+                        conn.inject_user_message(CALL_ANSWERED)
 
         threads = max(1, math.ceil(conns / CALLS_PER_MEDIA_THREAD))
 
@@ -906,7 +966,7 @@ class OursSync:
                 now = clock()
                 if now > give_up:
                     for _, _conn, call in live:
-                        call.error = "the call did not end after bench-done"
+                        call.overrun = True
                     break
                 if now < due:
                     time.sleep((due - now) / 1e9)

@@ -89,6 +89,7 @@ class Config:
     calls: tuple[int, ...] = (100, 300, 1000)
     calls_duration: float = 20.0
     calls_runs: int = 3
+    from_json: tuple[str, ...] = ()
 
 
 @dataclass
@@ -248,9 +249,10 @@ def check_counts(scenario: str, n: int, conns: int, r: Result) -> str | None:
 
 
 def healthy(r: Result) -> bool:
-    """Every call of the run was healthy: nothing lost or failed, both p99s < 50 ms."""
+    """Every call of the run was healthy: nothing lost, late-dropped or failed, p99s < 50 ms."""
     return (
         not (r["failed"] or r["lost_up"] or r["lost_down"] or r["unanswered"])
+        and not (r["unsent"] or r["overrun"])
         and r["event_lateness"]["p99_ms"] < HEALTHY_P99_MS
         and r["send_lateness"]["p99_ms"] < HEALTHY_P99_MS
     )
@@ -398,7 +400,9 @@ CALLS_FIGURES: dict[str, Callable[[Result], float]] = {
     "send_p99_ms": lambda r: r["send_lateness"]["p99_ms"],
     "lost_up": lambda r: r["lost_up"],
     "lost_down": lambda r: r["lost_down"],
+    "unsent": lambda r: r["unsent"],
     "failed": lambda r: r["failed"],
+    "overrun": lambda r: r["overrun"],
     "calls_per_core": _calls_per_core,
     "server_lag_p99_ms": lambda r: r["server_stats"]["lag"]["p99_ms"],
     "server_cpu_s": lambda r: r["server_stats"]["cpu_s"],
@@ -512,9 +516,9 @@ def render_calls(calls: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         return ""
     lines = [
         "| calls | client | CPU-s / call-min | vs floor | peak RSS MiB | vs floor "
-        "| events p50 / p99 / max ms | p99 - floor | sends p99 ms | lost up / down | failed "
-        "| healthy | calls / core | server lag p99 ms |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| events p50 / p99 / max ms | p99 - floor | sends p99 ms | lost up / down | unsent "
+        "| failed / overrun | healthy | calls / core | server lag p99 ms |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for block in calls.values():
         for client, row in block["clients"].items():
@@ -535,7 +539,8 @@ def render_calls(calls: dict[str, Any], checks: list[dict[str, Any]]) -> str:
                 f"{med('event_max_ms', '.1f')} | "
                 f"{p99_cell} | "
                 f"{med('send_p99_ms', '.1f')} | "
-                f"{med('lost_up', '.0f')} / {med('lost_down', '.0f')} | {med('failed', '.0f')} | "
+                f"{med('lost_up', '.0f')} / {med('lost_down', '.0f')} | {med('unsent', '.0f')} | "
+                f"{med('failed', '.0f')} / {med('overrun', '.0f')} | "
                 f"{row['healthy']}/{row['runs']} | {med('calls_per_core', ',.0f')} | "
                 f"{med('server_lag_p99_ms', '.1f')} |"
             )
@@ -705,6 +710,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--clients", help=f"comma separated subset of {','.join(ALL_CLIENTS)}")
     p.add_argument("--timeout", type=float, help="seconds per client process")
     p.add_argument("--json", dest="json_path", help="where to write the JSON results")
+    p.add_argument(
+        "--from-json",
+        help="measure nothing: summarise these earlier JSON results (comma separated; runs of "
+        "different files are never paired with each other)",
+    )
     a = p.parse_args(argv)
     cfg = Config()
     if a.quick:
@@ -744,6 +754,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         cfg.clients = tuple(a.clients.split(","))
     if a.no_official:
         cfg.official = False
+    if a.from_json:
+        cfg.from_json = tuple(x for x in a.from_json.split(",") if x.strip())
+        cfg.json_path = str(HERE / "results" / "merged.json")
     if a.json_path:
         cfg.json_path = a.json_path
     if cfg.runs < 1 or cfg.calls_runs < 1:
@@ -753,6 +766,27 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     return cfg
 
 
+def load_results(cfg: Config) -> Outcome:
+    """The results of earlier runs (``--from-json``), their runs renumbered file by file; the
+    steps summarised are the ones found in them."""
+    out = Outcome()
+    offset = 0
+    for path in cfg.from_json:
+        data = json.loads(Path(path).read_text())
+        runs = [r["run"] for r in data["results"]] + [f["run"] for f in data["failures"]]
+        for r in data["results"]:
+            out.results.append({**r, "run": r["run"] + offset})
+        for f in data["failures"]:
+            out.failures.append({**f, "run": f["run"] + offset})
+        offset += max(runs, default=-1) + 1
+    scenarios = {r["scenario"] for r in out.results}
+    cfg.scenarios = tuple(s for s in SCENARIOS if any(base_scenario(x) == s for x in scenarios))
+    cfg.calls = tuple(sorted({int(x[5:]) for x in scenarios if x.startswith("calls")}))
+    cfg.conc = tuple(sorted({int(x[4:]) for x in scenarios if x.startswith("conc")}))
+    cfg.runs = cfg.calls_runs = offset
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run, print, save; return the exit status."""
     cfg = parse_args(argv)
@@ -760,11 +794,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cfg.official and not official_available():
         cfg.official = False
         notes.append("the official client (deepgram-sdk) is not installed: skipped")
-    proc, url = start_server()
-    try:
-        out = measure(cfg, url)
-    finally:
-        stop_server(proc)
+    if cfg.from_json:
+        out = load_results(cfg)
+    else:
+        proc, url = start_server()
+        try:
+            out = measure(cfg, url)
+        finally:
+            stop_server(proc)
     summary = summarise(cfg, out)
     checks = targets(cfg, out)
     table = render(summary, checks, cfg) if summary else ""

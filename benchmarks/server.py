@@ -19,8 +19,9 @@ the start of the path (``/<mode>/<n>/v1/agent/converse``):
   ticks of its speaking periods (2 s on, 1 s off) and one JSON event every 500 ms stamped with
   ``time.monotonic_ns()`` at the write (``_common.CALL_EVENTS``; one of them a client-side
   ``FunctionCallRequest``). It counts the client's frames and ``FunctionCallResponse``s. On
-  ``bench-done`` it stops sending, waits (bounded) for the answers to the function calls it
-  sent, reports its counts in a ``ConversationText`` (``bench-report {json}``) and closes.
+  ``bench-done`` it stops sending and reports its counts in a ``ConversationText``
+  (``bench-report {json}``); on the client's ``bench-answered`` it reports the function-call
+  answers it got (``bench-answers {json}``) and closes (``_common.CALL_REPORT_PREFIX``).
   ``GET /calls-stats`` returns (and with ``?reset=1`` restarts) the ticker's lag and the
   server's CPU time since the last reset.
 """
@@ -37,6 +38,8 @@ import time
 
 from _common import (
     AGENT_PATH,
+    CALL_ANSWERED,
+    CALL_ANSWERS_PREFIX,
     CALL_CYCLE_TICKS,
     CALL_EVENT_TICKS,
     CALL_EVENT_WIRE,
@@ -73,8 +76,6 @@ CALL_AUDIO_WIRE = frame_header(0x2, len(CALL_FRAME)) + CALL_FRAME
 #: A call whose client reads nothing for this much buffered output is dropped (a stalled
 #: client; at 8 kB/s per call this is minutes of backlog, so only a hung client gets here).
 CALL_STALL_BYTES = 1 << 20
-#: How long a finished call waits for the answers to the function calls it sent.
-CALL_ANSWER_WAIT_S = 10.0
 #: Spreads the calls' cycles over the ticks (a prime, so serials map to distinct phases).
 CALL_PHASE_STEP = 37
 #: The ticker serves one of this many groups of calls every 20 ms / CALL_GROUPS.
@@ -111,19 +112,25 @@ class CallSession:
         self.stalled = False
 
     def report(self) -> bytes:
-        """The closing ``ConversationText`` with this call's counts."""
+        """The ``ConversationText`` with what this call sent and got (after ``bench-done``)."""
         counts = {
             "frames_in": self.frames_in,
             "audio_out": self.audio_out,
             "events_out": self.events_out,
             "functions_out": self.functions_out,
-            "answered": self.answered,
             "stalled": self.stalled,
         }
-        content = CALL_REPORT_PREFIX + json.dumps(counts, separators=(",", ":"))
-        return json.dumps(
-            {"type": "ConversationText", "role": "assistant", "content": content}
-        ).encode()
+        return _conversation_text(CALL_REPORT_PREFIX + json.dumps(counts))
+
+    def answers(self) -> bytes:
+        """The ``ConversationText`` with the answers this call got (after ``bench-answered``)."""
+        return _conversation_text(CALL_ANSWERS_PREFIX + json.dumps({"answered": self.answered}))
+
+
+def _conversation_text(content: str) -> bytes:
+    return json.dumps(
+        {"type": "ConversationText", "role": "assistant", "content": content}
+    ).encode()
 
 
 class Ticker:
@@ -318,32 +325,28 @@ class BenchServer:
         done = False
         try:
             while True:
-                if done:
-                    if session.answered >= session.functions_out:
-                        break
-                    try:
-                        msg = await ws.receive(timeout=CALL_ANSWER_WAIT_S)
-                    except TimeoutError:
-                        break
-                else:
-                    msg = await ws.receive()
+                msg = await ws.receive()
                 kind = msg.type
                 if kind is BINARY:
                     session.frames_in += 1
                     if session.frames_in == 1:
                         ticker.add(key, session)  # the call starts with its first frame
                 elif kind is TEXT:
-                    if '"FunctionCallResponse"' in msg.data:
+                    data = msg.data
+                    if '"FunctionCallResponse"' in data:
                         session.answered += 1
-                    elif SINK_DONE in msg.data:
-                        ticker.remove(key)
+                    elif done and CALL_ANSWERED in data:
+                        break
+                    elif not done and SINK_DONE in data:
+                        ticker.remove(key)  # nothing is sent after the report
                         done = True
+                        await ws.send_frame(session.report(), WSMsgType.TEXT)
                 else:
                     return  # the client went away
         finally:
             ticker.remove(key)
         with contextlib.suppress(ConnectionError):
-            await ws.send_frame(session.report(), WSMsgType.TEXT)
+            await ws.send_frame(session.answers(), WSMsgType.TEXT)
 
     async def _sink(self, ws: web.WebSocketResponse) -> None:
         frames = 0
