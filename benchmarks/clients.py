@@ -275,7 +275,6 @@ class CallBook:
         return meter.result(
             user_s=times.user - self._times0.user,
             system_s=times.system - self._times0.system,
-            threads=threading.active_count(),
             conns=self.conns,
             duration_s=self.duration,
             call_minutes=call_minutes,

@@ -56,6 +56,8 @@ OURS = ("ours_async", "ours_tools", "ours_sync", "ours_callbacks")
 SCENARIOS = ("recv", "latency", "audio", "conc", "calls")
 #: A calls run is healthy when nothing was lost or failed and both p99s are under this.
 HEALTHY_P99_MS = 50.0
+#: Lateness at or past this is shown as ">10 s" (the clients' histograms end there).
+LATE_CAP_MS = 10_000.0
 
 LABELS = {
     "floor_raw": "floor: aiohttp, no decoding",
@@ -252,7 +254,7 @@ def healthy(r: Result) -> bool:
     """Every call of the run was healthy: nothing lost, late-dropped or failed, p99s < 50 ms."""
     return (
         not (r["failed"] or r["lost_up"] or r["lost_down"] or r["unanswered"])
-        and not (r["unsent"] or r["overrun"])
+        and not (r["unsent"] or r.get("overrun", 0))
         and r["event_lateness"]["p99_ms"] < HEALTHY_P99_MS
         and r["send_lateness"]["p99_ms"] < HEALTHY_P99_MS
     )
@@ -402,7 +404,7 @@ CALLS_FIGURES: dict[str, Callable[[Result], float]] = {
     "lost_down": lambda r: r["lost_down"],
     "unsent": lambda r: r["unsent"],
     "failed": lambda r: r["failed"],
-    "overrun": lambda r: r["overrun"],
+    "overrun": lambda r: r.get("overrun", 0),
     "calls_per_core": _calls_per_core,
     "server_lag_p99_ms": lambda r: r["server_stats"]["lag"]["p99_ms"],
     "server_cpu_s": lambda r: r["server_stats"]["cpu_s"],
@@ -438,7 +440,11 @@ def summarise_calls(cfg: Config, out: Outcome) -> dict[str, Any]:
         )
         for client in clients:
             runs = list(_by_run(out.results, scen, client).values())
-            row: dict[str, Any] = {"runs": len(runs), "healthy": sum(healthy(r) for r in runs)}
+            row: dict[str, Any] = {
+                "runs": len(runs),
+                "healthy": sum(healthy(r) for r in runs),
+                "healthy_runs": sorted(r["run"] for r in runs if healthy(r)),
+            }
             for key, value in CALLS_FIGURES.items():
                 values = [v for v in (value(r) for r in runs) if v == v]  # NaN: unhealthy
                 row[key] = _spread(values) if values else None
@@ -476,27 +482,29 @@ def calls_targets(calls: dict[str, Any]) -> list[dict[str, Any]]:
             if spread is None:
                 rows.append({"target": name, "status": "n/a"})
                 continue
+            status = "PASS" if ok(spread["median"]) else "FAIL"
+            if floor is not None and not floor["healthy"]:
+                # Nobody keeps up here: CPU and lateness then measure the backlog, not the cost.
+                status = "not judged (floor overloaded)"
             rows.append(
-                {
-                    "target": name,
-                    "measured": spread,
-                    "unit": unit.strip(),
-                    "status": "PASS" if ok(spread["median"]) else "FAIL",
-                }
+                {"target": name, "measured": spread, "unit": unit.strip(), "status": status}
             )
         mine = clients.get("ours_async")
         name = f"{k} calls: async healthy wherever the floor is"
         if floor is None or mine is None:
             rows.append({"target": name, "status": "n/a"})
         else:
-            floor_ok = floor["healthy"] == floor["runs"]
-            mine_ok = mine["healthy"] == mine["runs"]
+            # Run by run: wherever the floor was healthy, ours must have been too.
+            missed = sorted(set(floor["healthy_runs"]) - set(mine["healthy_runs"]))
             rows.append(
                 {
                     "target": name,
                     "text": f"floor {floor['healthy']}/{floor['runs']}, "
-                    f"async {mine['healthy']}/{mine['runs']} runs healthy",
-                    "status": "PASS" if mine_ok or not floor_ok else "FAIL",
+                    f"async {mine['healthy']}/{mine['runs']} runs healthy"
+                    + (
+                        f"; not in run(s) {', '.join(str(r + 1) for r in missed)}" if missed else ""
+                    ),
+                    "status": "FAIL" if missed else "PASS",
                 }
             )
     return rows
@@ -524,7 +532,10 @@ def render_calls(calls: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         for client, row in block["clients"].items():
 
             def med(key: str, fmt: str, row: dict[str, Any] = row) -> str:
-                return _cell(row[key], fmt, spread_too=False)
+                spread = row[key]
+                if key.endswith("_ms") and spread is not None and spread["median"] >= LATE_CAP_MS:
+                    return ">10 s"  # the lateness histograms stop at 10 s
+                return _cell(spread, fmt, spread_too=False)
 
             ratio = row.get("cpu_vs_floor")
             rss_ratio = row.get("rss_vs_floor")
