@@ -753,6 +753,7 @@ class SocketConnection(AgentConnection):
             prepared.frame, max_held_audio=self.options.max_pending_audio_bytes
         )
         self._proto.on_phase = self._on_phase
+        self._proto.redact = credentials.redact
         self._recorder = recorder
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._phase_waiter: asyncio.Future[None] | None = None

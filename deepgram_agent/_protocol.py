@@ -226,6 +226,7 @@ class AgentProtocol:
         "on_phase",
         "pending",
         "phase",
+        "redact",
         "rejection",
         "request_id",
         "unhandled_received",
@@ -250,6 +251,8 @@ class AgentProtocol:
                 self.add_hook(kind, hook)
         self.phase = Phase.CONNECTING
         self.on_phase: Callable[[Phase], None] | None = None
+        #: Removes our own credential from server texts that echo it (set by the connection).
+        self.redact: Callable[[str], str] | None = None
         self.request_id: str | None = None
         #: The last server ``Error`` (any phase).
         self.last_error: m.Error | None = None
@@ -315,7 +318,10 @@ class AgentProtocol:
         self.messages_received += 1
         if self._trace:
             kind = item.type if type(item) is not m.Unhandled else f"{item.message_type}(Unhandled)"
-            wire_logger.debug("<- %s %d B %s", kind, len(data), _excerpt(data))
+            text = _excerpt(data)
+            wire_logger.debug(
+                "<- %s %d B %s", kind, len(data), self.redact(text) if self.redact else text
+            )
         steps = self._table.get(type(item))
         if steps is not None:
             for step in steps:
@@ -343,8 +349,8 @@ class AgentProtocol:
 
     def connection_lost(self) -> None:
         """The socket is gone; nothing more comes in or goes out."""
-        if self.unhandled_received:
-            _garbage.flush()
+        if self._garbage is not None:
+            self._garbage.flush()
         self._set_phase(Phase.CLOSED)
 
     # ------------------------------------------------------------------ frames out
@@ -520,7 +526,14 @@ def _on_settings_applied(proto: AgentProtocol, msg: m.SettingsApplied) -> None:
         proto._set_phase(Phase.READY)
 
 
+def _redact_description(proto: AgentProtocol, msg: m.Error | m.Warning) -> None:
+    """A server text that echoes our credential never reaches the app, a log or an error."""
+    if proto.redact is not None and msg.description:
+        msg.description = proto.redact(msg.description)
+
+
 def _on_error(proto: AgentProtocol, msg: m.Error) -> None:
+    _redact_description(proto, msg)
     proto.last_error = msg
     if proto.phase < Phase.READY and proto.rejection is None:
         proto.rejection = SettingsRejected(
@@ -618,6 +631,7 @@ _RULES_TABLE: dict[type, tuple[_Step, ...]] = {
     m.Welcome: (_on_welcome,),
     m.SettingsApplied: (_on_settings_applied,),
     m.Error: (_on_error,),
+    m.Warning: (_redact_description,),
     m.FunctionCallRequest: (_on_function_call_request,),
     m.FunctionCallCancelled: (_on_function_call_cancelled,),
     m.Unhandled: (_on_unhandled,),
