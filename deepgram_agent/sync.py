@@ -32,6 +32,7 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 from ._connection import AgentConnection, AgentEvent, ConnectionStatistics, audio_bytes
+from ._outbox import Outbox, SendPump, _Job
 from ._queue import End, ThreadQueue
 from .exceptions import (
     ConcurrencyError,
@@ -68,6 +69,8 @@ class _LoopThread:
         self.dead: BaseException | None = None
         self._pending: weakref.WeakSet[concurrent.futures.Future[Any]] = weakref.WeakSet()
         self._ready = threading.Event()
+        #: Blocking send_audio() hands frames to this instead of waiting per frame.
+        self.pump = SendPump(self.loop)
         self.thread = threading.Thread(target=self._run, name="deepgram-agent-loop", daemon=True)
         self.thread.start()
         self._ready.wait(5)
@@ -107,6 +110,7 @@ class _LoopThread:
         for conn in list(_open_connections):
             if conn._lt is self:
                 conn._queue.end(End(err))
+                self.pump.fail(conn._outbox, err)
 
     @classmethod
     def get(cls) -> _LoopThread:
@@ -134,7 +138,10 @@ class _LoopThread:
         if self.dead is not None:
             coro.close()
             raise self.dead
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return self.wait(asyncio.run_coroutine_threadsafe(coro, self.loop), timeout)
+
+    def wait(self, fut: concurrent.futures.Future[T], timeout: float | None) -> T:
+        """Wait for ``fut``, run on the loop (bounded by ``timeout``); see :meth:`run`."""
         self._pending.add(fut)
         try:
             return fut.result(timeout)
@@ -224,6 +231,7 @@ class SyncAgentConnection:
         self._send_bound = (opts.send_timeout or opts.close_timeout) + opts.close_timeout + _SLACK
         self._reader: threading.Thread | None = None
         self._readers = 0
+        self._outbox = Outbox(core)
 
     def start(self) -> None:
         """Open the socket and wait for ``SettingsApplied`` (bounded by ``open_timeout``)."""
@@ -363,18 +371,54 @@ class SyncAgentConnection:
 
     # ---------------------------------------------------------------- sending
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._lt.run(coro, self._send_bound)
+    def _call(self, coro: Coroutine[Any, Any, T], bound: float | None = None) -> T:
+        lt = self._lt
+        bound = self._send_bound if bound is None else bound
+        if self._outbox.inflight and lt.dead is None and not lt.in_loop_thread():
+            # Audio is still on its way out: this send goes behind it, never ahead of it.
+            job = _Job(coro)
+            job.done = concurrent.futures.Future()
+            if lt.pump.put_job(self._outbox, job):
+                result: T = lt.wait(job.done, bound)
+                return result
+        return lt.run(coro, bound)
 
     def send_audio(self, data: bytes | bytearray | memoryview) -> None:
         """Send one chunk of user audio (see ``AgentConnection.send_audio``).
 
+        It returns once the chunk is queued for the SDK's loop thread, without waiting for the
+        write (a real-time sender must not pay a thread round trip per 20 ms frame). Chunks and
+        the messages sent after them go out in order. At most 64 KiB wait per connection; a
+        sender that finds them all still unwritten waits for room, bounded. A write that
+        failed is reported by the next ``send_audio`` (or the next send of any kind); one on a
+        connection already closed raises at once. :meth:`flush` waits until all is written.
+
         Raises:
             TypeError: ``data`` is not audio bytes (or an int16 array).
+            ConnectionClosed: the connection has closed (now, or under an earlier chunk).
+            DeepgramTimeoutError: the server has not read the queued audio in time.
         """
         chunk = audio_bytes(data) if type(data) is not bytes else data
-        if chunk:
-            self._call(self._core.send_audio(bytes(chunk)))
+        if not chunk:
+            return
+        lt = self._lt
+        if lt.dead is not None or self._core.closed or lt.in_loop_thread():
+            self._call(self._core.send_audio(bytes(chunk)))  # raises the reason
+            return
+        lt.pump.put_audio(self._outbox, bytes(chunk), self._send_bound)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every chunk given to :meth:`send_audio` has been written to the socket.
+
+        Raises:
+            ConnectionClosed: a chunk could not be written (the connection closed).
+            DeepgramTimeoutError: not all written within ``timeout`` (default: the send bound).
+        """
+        box = self._outbox
+        if box.inflight and not self._lt.in_loop_thread():
+            self._call(_noop(), timeout)
+        if box.error is not None:
+            raise box.error.with_traceback(None)
 
     def send(self, message: Any) -> None:
         """Validate and send any client message (see ``AgentConnection.send``)."""
@@ -435,18 +479,28 @@ class SyncAgentConnection:
         """Close the connection. Idempotent, bounded, safe from any thread and from handlers."""
         _open_connections.discard(self)
         if self._lt.in_loop_thread():
-            self._lt.submit(self._core.close())
+            self._lt.submit(self._flush_then_close())
             return
-        bound = timeout if timeout is not None else self._core.options.close_timeout * 2 + _SLACK
+        bound = timeout if timeout is not None else self._core.options.close_timeout * 3 + _SLACK
         with contextlib.suppress(DeepgramTimeoutError, LoopThreadDied):
-            self._lt.run(self._core.close(), bound)
+            self._lt.run(self._flush_then_close(), bound)
+
+    async def _flush_then_close(self) -> None:
+        # Audio already handed to send_audio goes out first (bounded: a server that stopped
+        # reading does not hold the close up for more than close_timeout).
+        await self._lt.pump.wait_drained(self._outbox, self._core.options.close_timeout)
+        await self._core.close()
 
     def wait_closed(self, timeout: float | None = None) -> None:
         """Block until the connection has closed (``DeepgramTimeoutError`` after ``timeout``)."""
         self._lt.run(self._core.wait_closed(timeout), None if timeout is None else timeout + _SLACK)
 
     def statistics(self) -> ConnectionStatistics:
-        """Counters of this connection."""
+        """Counters of this connection (audio queued by ``send_audio`` is written first,
+        bounded, so the counts include it)."""
+        if self._outbox.inflight and not self._lt.in_loop_thread():
+            with contextlib.suppress(DeepgramError):
+                self._call(_noop())
         return self._core.statistics()
 
     @property
@@ -459,6 +513,10 @@ class SyncAgentConnection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def _noop() -> None:
+    """Queued behind audio in flight: done once that audio is written (flush)."""
 
 
 def connect(

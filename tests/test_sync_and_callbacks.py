@@ -378,7 +378,8 @@ def test_every_sender_of_the_blocking_callback_client(emu: AgentEmulator) -> Non
     types = [f["type"] for f in session.received_json()][1:]
     assert types == EXPECTED_FRAMES
     assert session.received_json("UpdateSpeak")[0]["speak"]["provider"]["model"] == "aura-luna-en"
-    assert session.audio_bytes_received == 160
+    # blocking send_audio returns once the chunk is queued, not written (see sync.py)
+    assert emu.call(session.wait_for_audio(160, timeout=scaled(5))) == 160
     assert dg.close()
     assert dg.send_audio(b"\x00\x00") is False  # closed: False plus an Error event
     assert errors[-1].code == "CLIENT_CONNECTION_CLOSED"

@@ -355,6 +355,26 @@ class EmulatorSession:
                 f"received {got}"
             ) from None
 
+    async def wait_for_audio(self, nbytes: int, timeout: float = 5.0) -> int:
+        """Wait until at least ``nbytes`` bytes of audio have been received; return the total.
+
+        Raises:
+            DeepgramTimeoutError: fewer arrived within ``timeout`` seconds.
+        """
+
+        async def until() -> int:
+            while (got := self.audio_bytes_received) < nbytes:
+                await self._rx_changed.wait()
+            return got
+
+        try:
+            return await asyncio.wait_for(until(), timeout)
+        except TimeoutError:
+            raise DeepgramTimeoutError(
+                f"session #{self.index}: expected {nbytes} bytes of audio within {timeout} s; "
+                f"received {self.audio_bytes_received}"
+            ) from None
+
     async def wait_closed(self, timeout: float = 5.0) -> int | None:
         """Wait until the connection is over and return :attr:`close_code`.
 

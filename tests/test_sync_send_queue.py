@@ -1,0 +1,189 @@
+"""Blocking ``send_audio`` queues the frame for the loop thread instead of waiting for the write
+(deepgram_agent/_outbox.py): order kept, bounded, failures reported, one stuck server stalls
+only its own connection. Real sockets: the emulator for order and delivery, small hostile
+servers for the failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from deepgram_agent import ConnectionClosed, DeepgramTimeoutError
+from deepgram_agent._outbox import LIMIT
+from deepgram_agent.testing import AgentEmulator
+
+from .conftest import KEY, SETTINGS, client_for, scaled
+from .hostile import SETTINGS as HOSTILE_SETTINGS
+from .hostile import HostileServer, Peer
+
+
+@pytest.fixture
+def emu() -> Iterator[AgentEmulator]:
+    with AgentEmulator.run_in_thread(api_key=KEY, realtime_audio=False) as emulator:
+        yield emulator
+
+
+def _layout(received: list[Any]) -> list[Any]:
+    """The session's frames after Settings: audio runs as byte totals, JSON as its type."""
+    out: list[Any] = []
+    for item in received[1:]:
+        if isinstance(item, int):
+            if out and isinstance(out[-1], int):
+                out[-1] += item
+            else:
+                out.append(item)
+        else:
+            out.append(item.get("type"))
+    return out
+
+
+def test_audio_and_the_messages_after_it_keep_their_order(emu: AgentEmulator) -> None:
+    with client_for(emu).agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
+        for _ in range(50):
+            conn.send_audio(b"\x01\x00" * 160)
+        conn.inject_user_message("after fifty frames")
+        for _ in range(10):
+            conn.send_audio(b"\x02\x00" * 160)
+        conn.keep_alive()
+        session = emu.sessions[-1]
+        emu.call(session.wait_for_received("KeepAlive", timeout=scaled(5)))
+        assert _layout(session.received) == [16_000, "InjectUserMessage", 3_200, "KeepAlive"]
+
+
+def test_close_writes_the_queued_audio_first(emu: AgentEmulator) -> None:
+    conn = client_for(emu).agent.connect_sync(SETTINGS, keepalive_interval=None)
+    for _ in range(100):
+        conn.send_audio(b"\x03\x00" * 160)
+    conn.close()
+    session = emu.sessions[-1]
+    emu.call(session.wait_closed(scaled(5)))
+    assert session.audio_bytes_received == 100 * 320
+    assert conn.statistics().audio_bytes_sent == 100 * 320
+
+
+def test_flush_waits_for_the_writes_and_statistics_count_them(emu: AgentEmulator) -> None:
+    with client_for(emu).agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
+        for _ in range(20):
+            conn.send_audio(b"\x04\x00" * 160)
+        conn.flush(timeout=scaled(5))
+        assert conn._outbox.inflight == 0
+        assert conn.statistics().audio_frames_sent == 20
+        assert conn.statistics().audio_bytes_sent == 20 * 320
+
+
+def test_frames_from_many_threads_all_arrive(emu: AgentEmulator) -> None:
+    with client_for(emu).agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
+
+        def send(k: int) -> None:
+            for _ in range(200):
+                conn.send_audio(bytes([k]) * 320)
+
+        threads = [threading.Thread(target=send, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(scaled(30))
+        conn.flush(timeout=scaled(10))
+        session = emu.sessions[-1]
+        assert emu.call(session.wait_for_audio(4 * 200 * 320, timeout=scaled(10))) == 256_000
+
+
+async def _stop_reading(peer: Peer) -> None:
+    await peer.ready()
+    peer.stop_reading()
+    await peer.hold()
+
+
+async def _read_everything(peer: Peer) -> None:
+    await peer.ready()
+    await peer.drain()
+
+
+def test_a_stalled_server_stalls_only_its_own_connection() -> None:
+    # Both connections share the SDK's one loop thread and its one send pump: the stalled
+    # one fills its queue and its sender waits (bounded), the other's frames keep flowing.
+    with HostileServer(_stop_reading) as stalled, HostileServer(_read_everything) as healthy:
+        stuck = stalled.client().agent.connect_sync(
+            HOSTILE_SETTINGS, send_timeout=None, keepalive_interval=None, close_timeout=0.5
+        )
+        live = healthy.client().agent.connect_sync(HOSTILE_SETTINGS, keepalive_interval=None)
+        outcome: list[str] = []
+        try:
+
+            def flood() -> None:
+                try:
+                    while True:
+                        stuck.send_audio(b"\x00" * 16_000)
+                except BaseException as exc:
+                    outcome.append(type(exc).__name__)
+
+            flooder = threading.Thread(target=flood, daemon=True)
+            flooder.start()
+            # the stalled connection's queue fills up to its bound, and no further
+            deadline = time.monotonic() + scaled(10)
+            while stuck._outbox.pending < LIMIT - 16_000 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert stuck._outbox.pending >= LIMIT - 16_000
+            started = time.monotonic()
+            for _ in range(100):
+                live.send_audio(b"\x05\x00" * 160)
+            live.flush(timeout=scaled(5))
+            took = time.monotonic() - started
+            healthy.wait(lambda: healthy.peers[0].audio_bytes == 100 * 320, what="the audio")
+            assert took < scaled(5)
+            assert stuck._outbox.pending <= LIMIT
+            flooder.join(scaled(30))  # the facade's bound ends the stalled sender's wait
+            assert outcome == ["DeepgramTimeoutError"]
+        finally:
+            stuck.close(timeout=scaled(5))
+            live.close(timeout=scaled(5))
+        assert stuck.closed and live.closed
+
+
+def test_a_full_queue_waits_then_times_out_with_a_reason() -> None:
+    with HostileServer(_stop_reading) as srv:
+        conn = srv.client().agent.connect_sync(
+            HOSTILE_SETTINGS, send_timeout=None, keepalive_interval=None, close_timeout=0.2
+        )
+        try:
+            with pytest.raises(DeepgramTimeoutError) as info:
+                while True:
+                    conn.send_audio(b"\x00" * 32_000)
+            assert "has not taken" in str(info.value) or "did not finish" in str(info.value)
+            assert not conn.closed  # send_timeout=None: the app chose to wait
+        finally:
+            conn.close(timeout=scaled(5))
+
+
+async def _close_after_some_audio(peer: Peer) -> None:
+    await peer.ready()
+    while peer.audio_bytes < 3_200:
+        msg = await peer.socket.receive()
+        if isinstance(msg.data, bytes):
+            peer.audio_bytes += len(msg.data)
+    await peer.close(1011, b"server went away")
+
+
+def test_a_write_that_failed_is_reported_by_the_next_send() -> None:
+    with HostileServer(_close_after_some_audio) as srv:
+        conn = srv.client().agent.connect_sync(HOSTILE_SETTINGS, keepalive_interval=None)
+        errors: list[BaseException] = []
+        deadline = time.monotonic() + scaled(10)
+        while time.monotonic() < deadline:
+            try:
+                conn.send_audio(b"\x06\x00" * 160)
+            except BaseException as exc:
+                errors.append(exc)
+                break
+            time.sleep(0.002)
+        assert errors, "no send reported the closed connection"
+        assert isinstance(errors[0], ConnectionClosed), repr(errors[0])
+        with pytest.raises(ConnectionClosed):
+            conn.send_audio(b"\x06\x00" * 160)  # and every send after it
+        with pytest.raises(ConnectionClosed):
+            conn.inject_user_message("too late")
+        conn.close()
