@@ -5,12 +5,15 @@ servers for the failures."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aiohttp import WSMsgType
 
 from deepgram_agent import ConnectionClosed, DeepgramTimeoutError
 from deepgram_agent._outbox import LIMIT
@@ -187,3 +190,115 @@ def test_a_write_that_failed_is_reported_by_the_next_send() -> None:
         with pytest.raises(ConnectionClosed):
             conn.inject_user_message("too late")
         conn.close()
+
+
+def test_a_write_held_up_by_the_server_finishes_and_its_backlog_follows_in_order() -> None:
+    # The server stops reading for a while: writes suspend in TCP flow control, the frames
+    # and the message behind them queue on that connection, and all of it goes out, in order,
+    # once the server reads again.
+    order: list[Any] = []
+    resumed = threading.Event()
+    resume: dict[str, asyncio.Event] = {}
+
+    async def pause_then_read(peer: Peer) -> None:
+        resume["event"] = asyncio.Event()
+        await peer.ready()
+        peer.stop_reading()
+        await resume["event"].wait()
+        transport = peer.request.transport
+        assert transport is not None
+        transport.resume_reading()
+        while True:
+            msg = await peer.socket.receive()
+            if msg.type is WSMsgType.BINARY:
+                peer.audio_bytes += len(msg.data)
+                if order and isinstance(order[-1], int):
+                    order[-1] += len(msg.data)
+                else:
+                    order.append(len(msg.data))
+            elif msg.type is WSMsgType.TEXT:
+                order.append(json.loads(msg.data)["type"])
+            else:
+                break
+            peer.server._notify()
+
+    with HostileServer(pause_then_read) as srv:
+        conn = srv.client().agent.connect_sync(
+            HOSTILE_SETTINGS, send_timeout=None, keepalive_interval=None
+        )
+        try:
+            got: list[str] = []
+            before = [0]
+
+            def sender() -> None:
+                # until a write waits for the server (or the server reads again)
+                while not conn._outbox.busy and not resumed.is_set():
+                    conn.send_audio(b"\x07" * 32_000)
+                    before[0] += 32_000
+                conn.inject_user_message("behind the audio")
+                got.append("injected")
+                for _ in range(4):
+                    conn.send_audio(b"\x08" * 8_000)
+                conn.flush(timeout=scaled(20))
+                got.append("flushed")
+
+            thread = threading.Thread(target=sender, daemon=True)
+            thread.start()
+            # a write of the sender's waits for the server
+            deadline = time.monotonic() + scaled(10)
+            while not conn._outbox.busy and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert conn._outbox.busy
+            resumed.set()
+            srv._loop.call_soon_threadsafe(resume["event"].set)
+            thread.join(scaled(30))
+            assert got == ["injected", "flushed"]
+            total = before[0] + 4 * 8_000
+            srv.wait(lambda: srv.peers[0].audio_bytes == total, what="all the audio")
+            assert order == [before[0], "InjectUserMessage", 4 * 8_000]
+            assert conn.statistics().audio_bytes_sent == total
+        finally:
+            conn.close(timeout=scaled(5))
+
+
+def test_a_message_queued_behind_a_write_that_fails_gets_the_error() -> None:
+    with HostileServer(_stop_reading) as srv:
+        conn = srv.client().agent.connect_sync(
+            HOSTILE_SETTINGS, send_timeout=1.0, keepalive_interval=None, close_timeout=0.2
+        )
+        outcome: list[str] = []
+
+        def sender() -> None:
+            try:
+                while not conn._outbox.busy:
+                    conn.send_audio(b"\x00" * 32_000)
+                conn.inject_user_message("never written")
+                outcome.append("sent")
+            except BaseException as exc:
+                outcome.append(type(exc).__name__)
+
+        thread = threading.Thread(target=sender, daemon=True)
+        started = time.monotonic()
+        thread.start()
+        thread.join(scaled(30))
+        assert outcome and outcome[0] in ("DeepgramTimeoutError", "ConnectionClosedError")
+        assert time.monotonic() - started < scaled(15)
+        conn.wait_closed(scaled(5))  # send_timeout failed the connection
+        with pytest.raises(ConnectionClosed):
+            conn.send_audio(b"\x00" * 320)
+        conn.close()
+
+
+def test_an_invalid_message_behind_audio_raises_as_it_would_alone(emu: AgentEmulator) -> None:
+    with client_for(emu).agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
+        with pytest.raises(Exception) as alone:
+            conn.send({"type": "UpdatePrompt", "prompt": 42})
+        for _ in range(50):
+            conn.send_audio(b"\x09\x00" * 160)
+        with pytest.raises(type(alone.value)) as behind:
+            conn.send({"type": "UpdatePrompt", "prompt": 42})
+        assert str(behind.value) == str(alone.value)
+        conn.keep_alive()  # the connection goes on
+        session = emu.sessions[-1]
+        emu.call(session.wait_for_received("KeepAlive", timeout=scaled(5)))
+        assert _layout(session.received) == [16_000, "KeepAlive"]
