@@ -4,8 +4,10 @@ Every blocking connection of the process shares one daemon thread running one as
 (started on first use), so a thousand connections cost one thread. Data flow of one server
 frame: the core's reader task decodes it on the loop thread and puts it in a bounded
 :class:`~deepgram_agent._queue.ThreadQueue`; ``for msg in conn`` takes whole batches of them at
-a time. Sends are submitted to the loop and waited for, so they are safe from any thread (a
-microphone callback, a handler)::
+a time. A user send goes the other way: ``send_audio`` appends the chunk to the loop thread's
+send pump (:mod:`deepgram_agent._outbox`) and returns, one wake-up of the loop per burst;
+other sends are submitted to the loop and waited for, behind any audio still queued. All are
+safe from any thread (a microphone callback, a handler)::
 
     with client.agent.connect_sync(settings) as conn:
         conn.inject_user_message("Hello")
