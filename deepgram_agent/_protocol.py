@@ -209,7 +209,6 @@ class AgentProtocol:
         "_held",
         "_max_held_audio",
         "_settings_frame",
-        "_table",
         "_trace",
         "audio_bytes_received",
         "audio_bytes_sent",
@@ -226,9 +225,11 @@ class AgentProtocol:
         "on_phase",
         "pending",
         "phase",
+        "plain",
         "redact",
         "rejection",
         "request_id",
+        "steps",
         "unhandled_received",
     )
 
@@ -242,9 +243,10 @@ class AgentProtocol:
     ) -> None:
         self._settings_frame = settings_frame
         self._max_held_audio = max_held_audio
-        # What runs per message type: the session rules, then the hooks, as (proto, item)
-        # callables, found with one lookup. Shared by every protocol until a hook is added.
-        self._table: dict[type, tuple[_Step, ...]] = _RULES_TABLE
+        #: What runs per message type: the session rules, then the hooks, as (proto, item)
+        #: callables, found with one lookup; a type missing here needs no step. Shared by
+        #: every protocol until a hook is added.
+        self.steps: dict[type, tuple[_Step, ...]] = _RULES_TABLE
         self._all_hooks = all_hooks
         for kind, added in (hooks or {}).items():
             for hook in added:
@@ -274,6 +276,10 @@ class AgentProtocol:
         self.audio_bytes_sent = 0
         self.keepalives_sent = 0
         self._trace = wire_logger.isEnabledFor(logging.DEBUG)
+        #: Nothing watches frames as a whole (no wire log, no catch-all hook): a frame whose
+        #: type has no step in ``steps`` needs nothing but decoding and counting, which the
+        #: connection's hot path then does without calling us (see ``_Reader.next_item``).
+        self.plain = not (self._trace or self._all_hooks)
         self._audio_in: _AudioMeter | None = None
         self._audio_out: _AudioMeter | None = None
         self._garbage: _GarbageLog | None = None
@@ -291,10 +297,11 @@ class AgentProtocol:
         """
         if message_type is None:
             self._all_hooks = (*self._all_hooks, hook)
+            self.plain = False
             return
-        if self._table is _RULES_TABLE:
-            self._table = dict(_RULES_TABLE)
-        self._table[message_type] = (*self._table.get(message_type, ()), _guarded(hook))
+        if self.steps is _RULES_TABLE:
+            self.steps = dict(_RULES_TABLE)
+        self.steps[message_type] = (*self.steps.get(message_type, ()), _guarded(hook))
 
     def _run_hooks(self, hooks: tuple[Hook, ...], item: Any) -> None:
         for hook in hooks:
@@ -315,6 +322,11 @@ class AgentProtocol:
             item: Any = _fast_decode(data)
         except Exception:
             item = decode_server(data)
+        return self.received_text(item, data)
+
+    def received_text(self, item: Any, data: bytes) -> Any:
+        """The rules for one text frame already decoded (``receive_text``'s second half: the
+        connection's hot path decodes a frame itself when :attr:`plain`)."""
         self.messages_received += 1
         if self._trace:
             kind = item.type if type(item) is not m.Unhandled else f"{item.message_type}(Unhandled)"
@@ -322,7 +334,7 @@ class AgentProtocol:
             wire_logger.debug(
                 "<- %s %d B %s", kind, len(data), self.redact(text) if self.redact else text
             )
-        steps = self._table.get(type(item))
+        steps = self.steps.get(type(item))
         if steps is not None:
             for step in steps:
                 step(self, item)
@@ -496,6 +508,7 @@ class AgentProtocol:
     def refresh_logging(self) -> None:
         """Re-read whether the wire log is on (cached: the check costs too much per frame)."""
         self._trace = wire_logger.isEnabledFor(logging.DEBUG)
+        self.plain = not (self._trace or self._all_hooks)
 
 
 def _redacted(proto: AgentProtocol) -> str:

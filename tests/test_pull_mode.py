@@ -51,6 +51,37 @@ async def test_a_flood_arrives_complete_and_in_order_without_filling_the_queue()
 
 
 @pytest.mark.anyio
+async def test_hooks_added_mid_flood_see_every_later_frame_on_the_direct_path() -> None:
+    # The direct path decodes and counts a frame itself while nothing watches frames as a
+    # whole (AgentProtocol.plain); a hook added mid-stream must switch it back at once.
+    faults = Faults(flood_events=2000, flood_audio=2000)
+    async with AgentEmulator(api_key=KEY, faults=faults) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            typed: list[str] = []
+            every: list[Any] = []
+            seen: list[Any] = []
+            added_at = 0
+            async with asyncio.timeout(scaled(30)):
+                async for msg in conn:
+                    if isinstance(msg, (bytes, m.ConversationText)):
+                        seen.append(msg)
+                    # once the loop reads the socket itself (the queue is empty then)
+                    if not added_at and len(seen) >= 200 and conn.reading_directly:
+                        added_at = len(seen)
+                        conn.add_hook(m.ConversationText, lambda t: typed.append(t.content))
+                        conn.add_hook(None, every.append)
+                    if len(seen) == 4000:
+                        break
+            assert 200 <= added_at < 4000
+            later = seen[added_at:]
+            assert typed == [x.content for x in later if isinstance(x, m.ConversationText)]
+            assert [x for x in every if isinstance(x, (bytes, m.ConversationText))] == later
+            stats = conn.statistics()
+            assert stats.messages_received == 2002  # + Welcome, SettingsApplied
+            assert stats.audio_frames_received == 2000
+
+
+@pytest.mark.anyio
 async def test_hooks_run_while_the_loop_body_waits_and_nothing_is_lost() -> None:
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
         async with client_for(emu).agent.connect(SETTINGS) as conn:
