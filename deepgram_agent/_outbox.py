@@ -16,15 +16,17 @@ loop then writes every waiting frame. The rules:
 * **Bounded.** An outbox holds at most :data:`LIMIT` bytes not yet written (a frame larger than
   that is taken when nothing else waits); a sender that finds it full waits for room, bounded,
   and gets ``DeepgramTimeoutError`` if the server has not read in time.
-* **Nothing lost silently.** A write that fails (the connection closed or failed under it)
-  ends that outbox: the frames behind it are dropped and the *next* ``send_audio`` raises the
-  error, as a socket's ``send`` reports an earlier failure. A send on a connection already
-  closed raises at once, as before.
-* **One stuck server stalls only its own connection.** The pump drives each write by hand;
-  a write that has to wait for the server (TCP flow control) is finished by a task of that
-  connection, and its later frames queue behind it there, while the pump goes on with the
-  other connections. (The core's send coroutines hold no ``asyncio.timeout`` across that first
-  suspension, which is what makes handing them to another task sound.)
+* **Nothing lost silently.** A write that fails is reported by the *next* ``send_audio`` (or
+  ``flush()``), once, as a socket's ``send`` reports an earlier failure; the frames behind it
+  are still tried (on a closed connection they fail at once; a resuming connection carries
+  them to its next socket). A send on a connection already closed raises at once, as before.
+* **One stuck server stalls only its own connection.** For a plain socket connection the pump
+  drives each write by hand; a write that has to wait for the server (TCP flow control) is
+  finished by a task of that connection, and its later frames queue behind it there, while the
+  pump goes on with the other connections. (``SocketConnection.send_audio`` holds no
+  ``asyncio.timeout`` across that first suspension, which is what makes handing it to another
+  task sound.) Any other connection type (``ResumingConnection``) gets its writes run in a
+  task of its own, one per burst.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class _Resume:
         while True:
             try:
                 sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
             except BaseException as exc:
                 try:
                     value = coro.throw(exc)
@@ -95,10 +100,22 @@ class Outbox:
     ``backlog`` for the task finishing it.
     """
 
-    __slots__ = ("backlog", "busy", "core", "drained", "error", "inflight", "pending", "waiters")
+    __slots__ = (
+        "backlog",
+        "busy",
+        "by_hand",
+        "core",
+        "drained",
+        "error",
+        "inflight",
+        "pending",
+        "waiters",
+    )
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Any, *, by_hand: bool) -> None:
         self.core = core
+        #: Writes may be driven by hand in the pump (see the module docstring).
+        self.by_hand = by_hand
         self.inflight = 0
         self.pending = 0
         self.waiters = 0
@@ -125,7 +142,7 @@ class SendPump:
         size = len(chunk)
         with self.lock:
             if box.error is not None:
-                raise box.error.with_traceback(None)
+                raise self.take_error(box)
             if box.pending and box.pending + size > LIMIT:
                 self._wait_for_room(box, size, timeout)
             box.inflight += 1
@@ -152,7 +169,15 @@ class SendPump:
         finally:
             box.waiters -= 1
         if box.error is not None:
-            raise box.error.with_traceback(None)
+            raise self.take_error(box)
+
+    @staticmethod
+    def take_error(box: Outbox) -> BaseException:
+        """The error of a failed write, reported once (call with the lock held)."""
+        error = box.error
+        assert error is not None
+        box.error = None
+        return error.with_traceback(None)
 
     def put_job(self, box: Outbox, job: _Job) -> bool:
         """Queue ``job`` behind ``box``'s frames; False when nothing is in flight (run it
@@ -196,7 +221,7 @@ class SendPump:
                 self._start(box, item)
 
     def _start(self, box: Outbox, item: Any) -> None:
-        if type(item) is _Job:
+        if type(item) is _Job or not box.by_hand:
             box.busy = True
             self.loop.create_task(self._finish(box, None, item))
             return
@@ -262,24 +287,10 @@ class SendPump:
             if box.waiters:
                 self.room.notify_all()
             drained = not box.inflight
-        if error is not None:
-            # The connection is gone: what waits behind this write would fail the same way.
-            self._drop_backlog(box, error)
         if drained and box.drained is not None:
             if not box.drained.done():
                 box.drained.set_result(None)
             box.drained = None
-
-    def _drop_backlog(self, box: Outbox, error: BaseException) -> None:
-        while box.backlog:
-            item = box.backlog.popleft()
-            if type(item) is _Job:
-                item.coro.close()
-                if not item.done.done():
-                    item.done.set_exception(error.with_traceback(None))
-                self._done(box, 0, None)
-            else:
-                self._done(box, len(item), None)
 
     async def wait_drained(self, box: Outbox, timeout: float) -> None:
         """On the loop: wait (bounded) until ``box`` has nothing in flight."""

@@ -33,7 +33,13 @@ import weakref
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-from ._connection import AgentConnection, AgentEvent, ConnectionStatistics, audio_bytes
+from ._connection import (
+    AgentConnection,
+    AgentEvent,
+    ConnectionStatistics,
+    SocketConnection,
+    audio_bytes,
+)
 from ._outbox import Outbox, SendPump, _Job
 from ._queue import End, ThreadQueue
 from .exceptions import (
@@ -52,6 +58,8 @@ T = TypeVar("T")
 
 #: Extra seconds granted on top of a connection's own bounds for a cross-thread wait.
 _SLACK = 5.0
+#: ``statistics()`` waits at most this long for queued audio to be written before it counts.
+_STATS_FLUSH = 1.0
 #: At interpreter exit, every connection still open is closed within this many seconds in all.
 _EXIT_BUDGET = 2.0
 
@@ -233,7 +241,7 @@ class SyncAgentConnection:
         self._send_bound = (opts.send_timeout or opts.close_timeout) + opts.close_timeout + _SLACK
         self._reader: threading.Thread | None = None
         self._readers = 0
-        self._outbox = Outbox(core)
+        self._outbox = Outbox(core, by_hand=isinstance(core, SocketConnection))
 
     def start(self) -> None:
         """Open the socket and wait for ``SettingsApplied`` (bounded by ``open_timeout``)."""
@@ -392,7 +400,7 @@ class SyncAgentConnection:
         write (a real-time sender must not pay a thread round trip per 20 ms frame). Chunks and
         the messages sent after them go out in order. At most 64 KiB wait per connection; a
         sender that finds them all still unwritten waits for room, bounded. A write that
-        failed is reported by the next ``send_audio`` (or the next send of any kind); one on a
+        failed is reported once, by the next ``send_audio`` or :meth:`flush`; a send on a
         connection already closed raises at once. :meth:`flush` waits until all is written.
 
         Raises:
@@ -419,8 +427,9 @@ class SyncAgentConnection:
         box = self._outbox
         if box.inflight and not self._lt.in_loop_thread():
             self._call(_noop(), timeout)
-        if box.error is not None:
-            raise box.error.with_traceback(None)
+        with self._lt.pump.lock:
+            if box.error is not None:
+                raise self._lt.pump.take_error(box)
 
     def send(self, message: Any) -> None:
         """Validate and send any client message (see ``AgentConnection.send``)."""
@@ -481,17 +490,21 @@ class SyncAgentConnection:
         """Close the connection. Idempotent, bounded, safe from any thread and from handlers."""
         _open_connections.discard(self)
         if self._lt.in_loop_thread():
-            self._lt.submit(self._flush_then_close())
+            self._lt.submit(self._flush_then_close(self._core.options.close_timeout))
             return
-        bound = timeout if timeout is not None else self._core.options.close_timeout * 3 + _SLACK
+        close_timeout = self._core.options.close_timeout
+        bound = timeout if timeout is not None else close_timeout * 3 + _SLACK
         with contextlib.suppress(DeepgramTimeoutError, LoopThreadDied):
-            self._lt.run(self._flush_then_close(), bound)
+            self._lt.run(self._flush_then_close(min(close_timeout, bound / 2)), bound)
 
-    async def _flush_then_close(self) -> None:
-        # Audio already handed to send_audio goes out first (bounded: a server that stopped
-        # reading does not hold the close up for more than close_timeout).
-        await self._lt.pump.wait_drained(self._outbox, self._core.options.close_timeout)
-        await self._core.close()
+    async def _flush_then_close(self, drain: float) -> None:
+        # Audio already handed to send_audio goes out first, for at most ``drain`` seconds (a
+        # server that stopped reading does not hold the close up); the close itself runs
+        # whatever happens to that wait.
+        try:
+            await self._lt.pump.wait_drained(self._outbox, drain)
+        finally:
+            await self._core.close()
 
     def wait_closed(self, timeout: float | None = None) -> None:
         """Block until the connection has closed (``DeepgramTimeoutError`` after ``timeout``)."""
@@ -502,7 +515,7 @@ class SyncAgentConnection:
         bounded, so the counts include it)."""
         if self._outbox.inflight and not self._lt.in_loop_thread():
             with contextlib.suppress(DeepgramError):
-                self._call(_noop())
+                self._call(_noop(), _STATS_FLUSH)
         return self._core.statistics()
 
     @property

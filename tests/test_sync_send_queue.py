@@ -16,6 +16,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from deepgram_agent import ConnectionClosed, DeepgramTimeoutError
+from deepgram_agent import messages as m
 from deepgram_agent._outbox import LIMIT
 from deepgram_agent.testing import AgentEmulator
 
@@ -302,3 +303,77 @@ def test_an_invalid_message_behind_audio_raises_as_it_would_alone(emu: AgentEmul
         session = emu.sessions[-1]
         emu.call(session.wait_for_received("KeepAlive", timeout=scaled(5)))
         assert _layout(session.received) == [16_000, "KeepAlive"]
+
+
+def test_a_short_close_bound_still_closes_a_connection_with_a_stuck_write() -> None:
+    with HostileServer(_stop_reading) as srv:
+        conn = srv.client().agent.connect_sync(
+            HOSTILE_SETTINGS, send_timeout=None, keepalive_interval=None
+        )
+        ended: list[str] = []
+
+        def flood() -> None:
+            try:
+                while True:
+                    conn.send_audio(b"\x00" * 32_000)
+            except BaseException as exc:
+                ended.append(type(exc).__name__)
+
+        thread = threading.Thread(target=flood, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + scaled(10)
+        while not conn._outbox.busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert conn._outbox.busy  # a write waits for the server
+        started = time.monotonic()
+        conn.close(timeout=1.0)  # shorter than close_timeout (5 s)
+        assert time.monotonic() - started < scaled(3)
+        conn.wait_closed(scaled(10))  # the close went ahead although the drain did not finish
+        assert conn.closed
+        thread.join(scaled(10))  # the sender waiting for room is told, not left waiting
+        assert ended and ended[0] in ("ConnectionClosedOK", "ConnectionClosedError"), ended
+
+
+async def _stall_first_session_then_read(peer: Peer) -> None:
+    await peer.ready()
+    if peer.index == 0:
+        peer.stop_reading()
+        await peer.hold()
+    else:
+        await peer.drain()
+
+
+def test_with_reconnect_a_failed_write_is_reported_once_and_sending_goes_on() -> None:
+    # send_timeout fails the first socket; the resuming connection opens another. The error
+    # is the next send's, once: sends after the reconnect go out.
+    with HostileServer(_stall_first_session_then_read) as srv:
+        conn = srv.client().agent.connect_sync(
+            HOSTILE_SETTINGS,
+            reconnect=True,
+            send_timeout=1.0,
+            keepalive_interval=None,
+            close_timeout=0.5,
+        )
+        try:
+            failed: BaseException | None = None
+            deadline = time.monotonic() + scaled(20)
+            while failed is None and time.monotonic() < deadline:
+                try:
+                    conn.send_audio(b"\x00" * 16_000)
+                except DeepgramTimeoutError as exc:
+                    failed = exc
+            assert failed is not None
+            for msg in conn:
+                if isinstance(msg, m.Reconnected):
+                    break
+            for _ in range(3):
+                conn.send_audio(b"\x01\x00" * 160)
+            conn.inject_user_message("after the reconnect")
+            conn.flush(timeout=scaled(5))
+            srv.wait(lambda: len(srv.peers) == 2 and srv.peers[1].audio_bytes >= 960, what="audio")
+            srv.wait(
+                lambda: any(f.get("type") == "InjectUserMessage" for f in srv.peers[1].received),
+                what="the injected message",
+            )
+        finally:
+            conn.close(timeout=scaled(5))
