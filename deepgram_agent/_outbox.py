@@ -145,13 +145,19 @@ class SendPump:
                 raise self.take_error(box)
             if box.pending and box.pending + size > LIMIT:
                 self._wait_for_room(box, size, timeout)
-            box.inflight += 1
             box.pending += size
-            self.items.append((box, chunk))
-            if self.scheduled:
-                return
-            self.scheduled = True
-        self.loop.call_soon_threadsafe(self._kick)
+            kick = self._append(box, chunk)
+        if kick:
+            self.loop.call_soon_threadsafe(self._kick)
+
+    def _append(self, box: Outbox, item: Any) -> bool:
+        """Queue ``item`` (lock held); True when the loop must be woken (first of a burst)."""
+        box.inflight += 1
+        self.items.append((box, item))
+        if self.scheduled:
+            return False
+        self.scheduled = True
+        return True
 
     def _wait_for_room(self, box: Outbox, size: int, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -185,12 +191,9 @@ class SendPump:
         with self.lock:
             if not box.inflight:
                 return False
-            box.inflight += 1
-            self.items.append((box, job))
-            if self.scheduled:
-                return True
-            self.scheduled = True
-        self.loop.call_soon_threadsafe(self._kick)
+            kick = self._append(box, job)
+        if kick:
+            self.loop.call_soon_threadsafe(self._kick)
         return True
 
     def fail(self, box: Outbox, error: BaseException) -> None:

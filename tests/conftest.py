@@ -35,6 +35,20 @@ def scaled(seconds: float) -> float:
     return seconds * TIMEOUT_FACTOR
 
 
+#: The smallest complete Settings (linear16 in at 16 kHz, out at 24 kHz, no function).
+PLAIN_SETTINGS: dict[str, Any] = {
+    "type": "Settings",
+    "audio": {
+        "input": {"encoding": "linear16", "sample_rate": 16000},
+        "output": {"encoding": "linear16", "sample_rate": 24000, "container": "none"},
+    },
+    "agent": {
+        "listen": {"provider": {"type": "deepgram", "model": "nova-3"}},
+        "think": {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}, "prompt": "Be brief."},
+        "speak": {"provider": {"type": "deepgram", "model": "aura-2-thalia-en"}},
+    },
+}
+
 #: A complete wire-style Settings message (linear16 in at 16 kHz, out at 24 kHz, one function).
 SETTINGS: dict[str, Any] = {
     "type": "Settings",

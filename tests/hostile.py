@@ -35,7 +35,7 @@ from aiohttp import WSMsgType, web
 
 from deepgram_agent import DeepgramClient
 
-from .conftest import scaled
+from .conftest import PLAIN_SETTINGS, scaled
 
 __all__ = ["KEY", "SETTINGS", "HostileServer", "Peer", "Script", "nest"]
 
@@ -44,18 +44,7 @@ T = TypeVar("T")
 KEY = "hostile-test-key-5b1e"
 
 #: Settings every hostile test opens with (valid locally; the hostile servers never check).
-SETTINGS: dict[str, Any] = {
-    "type": "Settings",
-    "audio": {
-        "input": {"encoding": "linear16", "sample_rate": 16000},
-        "output": {"encoding": "linear16", "sample_rate": 24000, "container": "none"},
-    },
-    "agent": {
-        "listen": {"provider": {"type": "deepgram", "model": "nova-3"}},
-        "think": {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}, "prompt": "Be brief."},
-        "speak": {"provider": {"type": "deepgram", "model": "aura-2-thalia-en"}},
-    },
-}
+SETTINGS: dict[str, Any] = PLAIN_SETTINGS
 
 
 def nest(depth: int, leaf: str = "1") -> str:

@@ -45,6 +45,32 @@ def _layout(received: list[Any]) -> list[Any]:
     return out
 
 
+def _until(predicate: Any, seconds: float = 10.0) -> bool:
+    """Poll a condition of the SDK's internal send state (no event exists for it), bounded;
+    return it."""
+    deadline = time.monotonic() + scaled(seconds)
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+def _flood_in_thread(conn: Any, size: int) -> tuple[threading.Thread, list[str]]:
+    """Send ``size``-byte chunks from a daemon thread until a send raises; the list then holds
+    that exception's type name."""
+    ended: list[str] = []
+
+    def flood() -> None:
+        try:
+            while True:
+                conn.send_audio(b"\x00" * size)
+        except BaseException as exc:
+            ended.append(type(exc).__name__)
+
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    return thread, ended
+
+
 def test_audio_and_the_messages_after_it_keep_their_order(emu: AgentEmulator) -> None:
     with client_for(emu).agent.connect_sync(SETTINGS, keepalive_interval=None) as conn:
         for _ in range(50):
@@ -115,23 +141,10 @@ def test_a_stalled_server_stalls_only_its_own_connection() -> None:
             HOSTILE_SETTINGS, send_timeout=None, keepalive_interval=None, close_timeout=0.5
         )
         live = healthy.client().agent.connect_sync(HOSTILE_SETTINGS, keepalive_interval=None)
-        outcome: list[str] = []
         try:
-
-            def flood() -> None:
-                try:
-                    while True:
-                        stuck.send_audio(b"\x00" * 16_000)
-                except BaseException as exc:
-                    outcome.append(type(exc).__name__)
-
-            flooder = threading.Thread(target=flood, daemon=True)
-            flooder.start()
+            flooder, outcome = _flood_in_thread(stuck, 16_000)
             # the stalled connection's queue fills up to its bound, and no further
-            deadline = time.monotonic() + scaled(10)
-            while stuck._outbox.pending < LIMIT - 16_000 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert stuck._outbox.pending >= LIMIT - 16_000
+            assert _until(lambda: stuck._outbox.pending >= LIMIT - 16_000)
             started = time.monotonic()
             for _ in range(100):
                 live.send_audio(b"\x05\x00" * 160)
@@ -246,10 +259,7 @@ def test_a_write_held_up_by_the_server_finishes_and_its_backlog_follows_in_order
             thread = threading.Thread(target=sender, daemon=True)
             thread.start()
             # a write of the sender's waits for the server
-            deadline = time.monotonic() + scaled(10)
-            while not conn._outbox.busy and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert conn._outbox.busy
+            assert _until(lambda: conn._outbox.busy)
             resumed.set()
             srv._loop.call_soon_threadsafe(resume["event"].set)
             thread.join(scaled(30))
@@ -310,21 +320,8 @@ def test_a_short_close_bound_still_closes_a_connection_with_a_stuck_write() -> N
         conn = srv.client().agent.connect_sync(
             HOSTILE_SETTINGS, send_timeout=None, keepalive_interval=None
         )
-        ended: list[str] = []
-
-        def flood() -> None:
-            try:
-                while True:
-                    conn.send_audio(b"\x00" * 32_000)
-            except BaseException as exc:
-                ended.append(type(exc).__name__)
-
-        thread = threading.Thread(target=flood, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + scaled(10)
-        while not conn._outbox.busy and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert conn._outbox.busy  # a write waits for the server
+        thread, ended = _flood_in_thread(conn, 32_000)
+        assert _until(lambda: conn._outbox.busy)  # a write waits for the server
         started = time.monotonic()
         conn.close(timeout=1.0)  # shorter than close_timeout (5 s)
         assert time.monotonic() - started < scaled(3)

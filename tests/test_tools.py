@@ -45,23 +45,12 @@ from deepgram_agent.tools import (
     tool,
 )
 
-from .conftest import client_for, collect_until, scaled, until
+from .conftest import PLAIN_SETTINGS, client_for, collect_until, scaled, until
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "tools-test-key"
 
-BASE: dict[str, Any] = {
-    "type": "Settings",
-    "audio": {
-        "input": {"encoding": "linear16", "sample_rate": 16000},
-        "output": {"encoding": "linear16", "sample_rate": 24000, "container": "none"},
-    },
-    "agent": {
-        "listen": {"provider": {"type": "deepgram", "model": "nova-3"}},
-        "think": {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}, "prompt": "Be brief."},
-        "speak": {"provider": {"type": "deepgram", "model": "aura-2-thalia-en"}},
-    },
-}
+BASE: dict[str, Any] = PLAIN_SETTINGS
 
 
 def settings_with(functions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
