@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NamedTuple, TypeAlias
 
 import msgspec
@@ -152,11 +152,15 @@ class AgentConnection(abc.ABC):
         """Open the socket, send ``Settings`` and wait for ``SettingsApplied``."""
 
     @abc.abstractmethod
-    def _next(self) -> Coroutine[Any, Any, AgentEvent]:
+    def _next(self) -> Awaitable[AgentEvent]:
         """The next item (raises ``StopAsyncIteration`` at a quiet end)."""
 
-    def _stepper(self) -> Callable[[], Coroutine[Any, Any, AgentEvent]]:
-        """What ``async for`` calls per item (the shortest path to :meth:`_next`)."""
+    def _stepper(self, owner: Any = None) -> Callable[[], Awaitable[AgentEvent]]:
+        """What ``async for`` calls per item (the shortest path to :meth:`_next`).
+
+        ``owner`` is the ``async for`` (``_Reading``) that keeps it in its ``__anext__`` slot;
+        a connection whose stepper can change installs the new one there.
+        """
         return self._next
 
     @abc.abstractmethod
@@ -241,7 +245,7 @@ class AgentConnection(abc.ABC):
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
         return _Reading(self)
 
-    def __anext__(self) -> Coroutine[Any, Any, AgentEvent]:
+    def __anext__(self) -> Awaitable[AgentEvent]:
         return self._next()
 
     def __iter__(self) -> Any:
@@ -369,17 +373,21 @@ class _Reading:
     ``ConcurrencyError`` at once, instead of silently taking every other message.
     """
 
-    # ``__anext__`` is a slot holding the connection's stepper (a bound method): the
-    # interpreter's ``async for`` looks it up on the type, finds the slot descriptor and calls
-    # what it holds, so there is no Python frame of ours between the loop and the reader
-    # (~70 ns less per message than a ``def __anext__`` that calls the stepper).
-    __slots__ = ("__anext__", "_conn")
-    __anext__: Callable[[], Coroutine[Any, Any, AgentEvent]]
+    # ``__anext__`` is a slot holding the connection's stepper (for a socket, the ``__anext__``
+    # of its reader's item generator): the interpreter's ``async for`` looks it up on the
+    # type, finds the slot descriptor and calls what it holds, so there is no Python frame of
+    # ours between the loop and the reader (~70 ns less per message than a ``def __anext__``).
+    __slots__ = ("__anext__", "__weakref__", "_conn")
+    __anext__: Callable[[], Awaitable[AgentEvent]]
 
     def __init__(self, conn: AgentConnection) -> None:
         conn._claim_reader()
-        self._conn = conn
-        self.__anext__ = conn._stepper()
+        try:
+            self.__anext__ = conn._stepper(self)
+        except BaseException:
+            conn._release_reader()
+            raise
+        self._conn = conn  # from here on, __del__ releases the claim
 
     def __aiter__(self) -> _Reading:
         return self

@@ -40,10 +40,11 @@ import re
 import socket
 import struct
 import time
+import types
 import uuid
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -116,34 +117,41 @@ class _PullMode:
 
     The reader task reads the socket until the ``async for`` consumer waits on the empty queue
     for the very item the reader has just decoded; then it hands that item and the socket to
-    the consumer and parks. From then on ``_next()`` calls ``ws.receive()`` itself: one task,
-    no queue, what a bare aiohttp loop costs. The reader takes the socket back (``give_back``):
+    the consumer and parks. From then on the consumer's item generator (``_Reader.items``)
+    calls ``ws.receive()`` itself: one task, no queue, what a bare aiohttp loop costs. The
+    reader takes the socket back (``give_back``):
 
     * when the socket ends (the consumer hands it the terminal message);
     * on close (the reader, not the consumer, ends the stream);
     * when :class:`_PullWatch` finds the consumer suspended anywhere but in ``receive()``:
       its loop body is busy, or it left the loop. Frames behind it would otherwise wait
       unread, and so would their hooks (function tools, history, the end of the session).
+
+    Whether the consumer is inside ``receive()`` is read off its generator (``ag_await``), so
+    the hot path keeps no flag of its own.
     """
 
-    __slots__ = ("active", "give_back_wanted", "handed_back", "inside", "park", "waiting")
+    __slots__ = ("active", "give_back_wanted", "handed_back", "park", "waiting")
 
     def __init__(self) -> None:
         self.active = False  # the consumer reads the socket
-        self.inside = False  # the consumer is inside ws.receive()
         self.waiting = False  # the consumer waits on the empty queue
         self.give_back_wanted = False
         self.park: asyncio.Future[None] | None = None  # the parked reader's wake-up
         self.handed_back: Any = None  # a socket-ending message the consumer read
 
     def give_back(self, reader: _Reader) -> None:
-        """Return the socket to the reader task (deferred while the consumer is inside
-        ``receive()``: it gives the socket back on its way out)."""
+        """Return the socket to the reader task (deferred while the consumer is suspended in
+        its generator: it gives the socket back before it next yields or reads)."""
         if not self.active:
             return
-        if self.inside:
+        if reader.consumer_waiting():
             self.give_back_wanted = True
             return
+        self.release(reader)
+
+    def release(self, reader: _Reader) -> None:
+        """Return the socket now (the consumer's own generator, between two reads)."""
         self.active = False
         self.give_back_wanted = False
         _pull_watch(asyncio.get_running_loop()).discard(reader)
@@ -177,7 +185,7 @@ class _PullWatch:
             pull = reader.pull
             if pull is None or not pull.active:
                 readers.discard(reader)
-            elif not pull.inside:
+            elif not reader.consumer_waiting():
                 pull.give_back(reader)
         if readers:
             self._ticking = True
@@ -495,14 +503,17 @@ class _Reader:
     __slots__ = (
         "cancelled_receive",
         "conn",
+        "gen",
         "handshaking",
         "items",
+        "owner",
         "proto",
         "pull",
         "queue",
         "receive",
         "recorder",
         "resumed",
+        "step",
         "task",
     )
 
@@ -520,6 +531,11 @@ class _Reader:
         #: A direct receive() was cancelled: aiohttp now takes the socket for broken (1006)
         #: although it is not, so close() does the close handshake itself.
         self.cancelled_receive = False
+        #: The consumer's item generator (see stream()), made on first use, and its __anext__.
+        self.gen: types.AsyncGeneratorType[AgentEvent, None] | None = None
+        self.step: Any = None
+        #: The ``async for`` (``_api._Reading``) whose slot holds ``step``, weakly.
+        self.owner: weakref.ref[Any] | None = None
 
     def start(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         self.receive = ws.receive
@@ -607,29 +623,77 @@ class _Reader:
             if self.resumed and owner is not None:
                 owner.socket_ready(self.conn)
 
-    async def next_item(self) -> AgentEvent:
-        """The consumer's next item (``async for``)."""
+    # -- the consumer's side: one async generator per reader (``async for``, ``recv()``)
+
+    def stepper(self, owner: Any = None) -> Any:
+        """What the consumer calls per item: the current generator's ``__anext__``.
+
+        ``owner`` (an ``async for`` that holds this in its ``__anext__`` slot) is told about
+        a replacement generator (see :meth:`stream`).
+        """
+        gen = self.gen
+        if gen is None:
+            gen = self.renew()
+        elif gen.ag_running:
+            raise ConcurrencyError(
+                "another task is already reading this connection; use one reader "
+                "(one 'async for' loop) per connection"
+            )
+        if owner is not None:
+            self.owner = weakref.ref(owner)
+        return self.step
+
+    def renew(self) -> types.AsyncGeneratorType[AgentEvent, None]:
+        """Start a fresh item generator (the first, or after one ended with an exception)."""
+        gen = self.gen = cast("types.AsyncGeneratorType[AgentEvent, None]", self.stream())
+        self.step = gen.__anext__
+        owner = self.owner() if self.owner is not None else None
+        if owner is not None:
+            owner.__anext__ = self.step
+        return gen
+
+    def consumer_waiting(self) -> bool:
+        """Whether the consumer is suspended in its generator (in ``receive()``, or on the
+        queue), as opposed to in its own loop body or nowhere."""
+        gen = self.gen
+        return gen is not None and gen.ag_await is not None
+
+    async def stream(self) -> AsyncGenerator[AgentEvent, None]:
+        """The consumer's items, as one suspended frame.
+
+        The state lives in this frame between items, so an item costs a resume, not a new
+        coroutine and a dozen attribute loads. In pull mode it reads the socket itself and
+        does what ``AgentProtocol.receive_text``/``receive_binary`` do, inline, for frames
+        that need no rule (``AgentProtocol.plain``, ``AgentProtocol.steps``); anything else
+        goes to the protocol object. An exception ends an async generator for good, so on
+        one (a cancelled wait, the stream's error) a fresh generator takes this one's place
+        before it propagates: the next step carries on where this one stopped.
+        """
         items = self.items
-        if items:  # a message is waiting
-            item = items.popleft()
-            if self.queue.putters:  # type: ignore[union-attr]
-                self.queue.wake_putters()  # type: ignore[union-attr]
-            return item  # type: ignore[no-any-return]
         pull = self.pull
-        if pull is not None and pull.active:
-            if pull.inside:
-                raise ConcurrencyError(
-                    "another task is already reading this connection; use one reader "
-                    "(one 'async for' loop) per connection"
-                )
-            # The reader task handed us the socket: read it here (see _PullMode).
-            pull.inside = True
-            proto = self.proto
-            recorder = self.recorder
-            try:
+        proto = self.proto
+        recorder = self.recorder
+        receive = self.receive
+        steps = proto.steps
+        decode = _fast_decode
+        try:
+            while True:
+                if items:
+                    item = items.popleft()
+                    if self.queue.putters:  # type: ignore[union-attr]
+                        self.queue.wake_putters()  # type: ignore[union-attr]
+                    yield item
+                    continue
+                if pull is None or not pull.active:
+                    yield await self._next_queued()
+                    continue
+                # The reader task handed us the socket: read it here (see _PullMode).
+                if pull.give_back_wanted:  # asked for while we waited for the hand-over
+                    pull.release(self)
+                    continue
                 while True:
                     try:
-                        msg = await self.receive()
+                        msg = await receive()
                     except asyncio.CancelledError:
                         self.cancelled_receive = True
                         raise
@@ -639,39 +703,50 @@ class _Reader:
                         if recorder is not None:
                             recorder.text("in", data)
                         if proto.plain:
-                            # AgentProtocol.receive_text without the call, for a frame that
-                            # needs no rule of it (see AgentProtocol.plain): one call less per
-                            # message on the path a flood takes. Anything else goes to it.
                             try:
-                                item = _fast_decode(data)
+                                item = decode(data)
                             except Exception:
-                                return proto.receive_text(data)  # type: ignore[no-any-return]
-                            if type(item) not in proto.steps:
-                                proto.messages_received += 1
-                                return item
-                            return proto.received_text(item, data)  # type: ignore[no-any-return]
-                        return proto.receive_text(data)  # type: ignore[no-any-return]
-                    if kind is _BINARY:
-                        data = msg.data
+                                item = proto.receive_text(data)
+                            else:
+                                if type(item) in steps:
+                                    item = proto.received_text(item, data)
+                                else:
+                                    proto.messages_received += 1
+                        else:
+                            item = proto.receive_text(data)
+                    elif kind is _BINARY:
+                        item = msg.data
                         if recorder is not None:
-                            recorder.audio("in", data)
-                        if proto.plain:  # AgentProtocol.receive_binary, likewise
+                            recorder.audio("in", item)
+                        if proto.plain:
                             proto.audio_frames_received += 1
-                            proto.audio_bytes_received += len(data)
-                            return data  # type: ignore[no-any-return]
-                        return proto.receive_binary(data)
-                    if kind is _CLOSE:
+                            proto.audio_bytes_received += len(item)
+                        else:
+                            item = proto.receive_binary(item)
+                    elif kind is _CLOSE:
                         self.on_close_frame(msg)
+                        if pull.give_back_wanted:
+                            pull.release(self)
+                            break
                         continue
-                    # The end of the socket: the reader task decides what comes next.
-                    pull.handed_back = msg
-                    pull.give_back_wanted = True
-                    break
-            finally:
-                pull.inside = False
-                if pull.give_back_wanted:
-                    pull.give_back(self)
-        return await self._next_queued()
+                    else:  # the end of the socket: the reader task decides what comes next
+                        pull.handed_back = msg
+                        pull.release(self)
+                        break
+                    if pull.give_back_wanted:  # asked for while we were in receive()
+                        pull.release(self)
+                        yield item
+                        break
+                    yield item
+                    if not pull.active or items:  # taken back while the loop body ran
+                        break
+        except StopAsyncIteration:
+            return  # the quiet end (from _next_queued)
+        except GeneratorExit:
+            raise
+        except BaseException:
+            self.renew()
+            raise
 
     async def _next_queued(self) -> AgentEvent:
         queue = self.queue
@@ -1057,11 +1132,11 @@ class SocketConnection(AgentConnection):
 
     # ------------------------------------------------------------------ reading (see _Reader)
 
-    def _next(self) -> Coroutine[Any, Any, AgentEvent]:
-        return self._rx.next_item()
+    def _next(self) -> Awaitable[AgentEvent]:
+        return self._rx.stepper()()  # type: ignore[no-any-return]
 
-    def _stepper(self) -> Callable[[], Coroutine[Any, Any, AgentEvent]]:
-        return self._rx.next_item  # async for goes straight to the reader
+    def _stepper(self, owner: Any = None) -> Callable[[], Awaitable[AgentEvent]]:
+        return self._rx.stepper(owner)  # type: ignore[no-any-return]  # straight to the reader
 
     async def _reader_cancelled(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         if self._closing_by_us:

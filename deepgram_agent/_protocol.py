@@ -278,7 +278,7 @@ class AgentProtocol:
         self._trace = wire_logger.isEnabledFor(logging.DEBUG)
         #: Nothing watches frames as a whole (no wire log, no catch-all hook): a frame whose
         #: type has no step in ``steps`` needs nothing but decoding and counting, which the
-        #: connection's hot path then does without calling us (see ``_Reader.next_item``).
+        #: connection's hot path then does without calling us (see ``_Reader.stream``).
         self.plain = not (self._trace or self._all_hooks)
         self._audio_in: _AudioMeter | None = None
         self._audio_out: _AudioMeter | None = None

@@ -18,7 +18,7 @@ from deepgram_agent import ConcurrencyError, DeepgramTimeoutError
 from deepgram_agent import messages as m
 from deepgram_agent.testing import AgentEmulator, Faults
 
-from .conftest import KEY, SETTINGS, client_for, scaled, until
+from .conftest import KEY, SETTINGS, client_for, of, scaled, until
 
 
 def assistant_text(msg: Any) -> bool:
@@ -175,6 +175,35 @@ async def test_a_second_reader_while_the_first_reads_the_socket_is_refused() -> 
             await until(conn, lambda x: isinstance(x, m.AgentAudioDone), later)
             assert isinstance(later[0], m.ConversationText)
             assert later[0].content == "two"
+
+
+@pytest.mark.anyio
+async def test_an_async_for_while_another_task_waits_in_recv_is_refused() -> None:
+    # recv() claims nothing, so the second reader is caught by the reading generator itself:
+    # a ConcurrencyError that says what to do, not asyncio's "already running".
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            await conn.inject_user_message("one")
+            await until(conn, of(m.AgentAudioDone), [])
+            assert conn.reading_directly
+            first = asyncio.create_task(conn.recv())
+            await asyncio.sleep(0)  # one loop turn: the first recv() is now waiting
+
+            async def second_loop() -> None:
+                async for _ in conn:
+                    pass
+
+            with pytest.raises(ConcurrencyError, match="one reader"):
+                await second_loop()
+            await conn.inject_user_message("two")
+            async with asyncio.timeout(scaled(10)):
+                got = await first
+            assert isinstance(got, m.ConversationText)
+            assert got.content == "two"
+            # The refused loop released its claim: this task may iterate now.
+            later: list[Any] = []
+            await until(conn, of(m.AgentAudioDone), later)
+            assert later
 
 
 @pytest.mark.anyio

@@ -61,7 +61,7 @@ async def reading_in_pull_mode(conn: Any, seen: list[Any]) -> asyncio.Task[None]
     await asyncio.wait({task, waiting}, timeout=scaled(15), return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
     assert turned.is_set(), f"the warm-up turn did not end: {task}"
-    assert conn._rx.pull.inside  # set before the consumer's first suspension after the turn
+    assert conn._rx.consumer_waiting()  # suspended in receive() with the socket
     return task
 
 
@@ -271,3 +271,31 @@ async def test_hand_overs_timeouts_and_pauses_mixed_lose_and_reorder_nothing() -
             assert [u for u in users if u.startswith("turn")] == [f"turn {i}" for i in range(6)]
             assert sum(isinstance(x, bytes) for x in consumed) > 200
             assert pulled > 50  # the loop really did read the socket itself, often
+
+
+@pytest.mark.anyio
+async def test_one_iterator_kept_across_timed_out_steps_loses_and_reorders_nothing() -> None:
+    """``anext(it)`` under a timeout on one iterator: a step cancelled inside ``receive()``
+    ends that step only; the same iterator goes on from where it was."""
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            hooked: list[Any] = []
+            conn.add_hook(None, hooked.append)
+            held = aiter(conn)
+            consumed: list[Any] = []
+            async with asyncio.timeout(scaled(30)):
+                for turn in range(4):
+                    await conn.inject_user_message(f"turn {turn}")
+                    while True:
+                        msg = await anext(held)
+                        consumed.append(msg)
+                        if isinstance(msg, m.AgentAudioDone):
+                            break
+                    # The agent is done: nothing comes, so this step times out in receive()
+                    # (the turn was read in pull mode: the loop above never left the socket).
+                    assert conn.reading_directly
+                    with pytest.raises(TimeoutError):
+                        await asyncio.wait_for(anext(held), 0.01)
+            assert consumed[2:] == hooked  # everything after Welcome, SettingsApplied, in order
+            users = [x.content for x in consumed if isinstance(x, m.ConversationText)]
+            assert [u for u in users if u.startswith("turn")] == [f"turn {i}" for i in range(4)]
