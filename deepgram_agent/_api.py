@@ -370,7 +370,9 @@ class _Reading:
     """One ``async for`` over a connection: it claims the connection for its task while alive.
 
     A second task that starts reading while another task's loop is still running gets a
-    ``ConcurrencyError`` at once, instead of silently taking every other message.
+    ``ConcurrencyError`` at once, instead of silently taking every other message. One iterator
+    object stepped from two tasks at the same moment refuses the second step with asyncio's
+    ``RuntimeError`` ("already running"); the first step is not disturbed.
     """
 
     # ``__anext__`` is a slot holding the connection's stepper (for a socket, the ``__anext__``

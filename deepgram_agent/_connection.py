@@ -506,7 +506,7 @@ class _Reader:
         "gen",
         "handshaking",
         "items",
-        "owner",
+        "owners",
         "proto",
         "pull",
         "queue",
@@ -534,8 +534,8 @@ class _Reader:
         #: The consumer's item generator (see stream()), made on first use, and its __anext__.
         self.gen: types.AsyncGeneratorType[AgentEvent, None] | None = None
         self.step: Any = None
-        #: The ``async for`` (``_api._Reading``) whose slot holds ``step``, weakly.
-        self.owner: weakref.ref[Any] | None = None
+        #: The iterators (``_api._Reading``) whose ``__anext__`` slot holds ``step``, weakly.
+        self.owners: list[weakref.ref[Any]] | None = None
 
     def start(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         self.receive = ws.receive
@@ -640,16 +640,23 @@ class _Reader:
                 "(one 'async for' loop) per connection"
             )
         if owner is not None:
-            self.owner = weakref.ref(owner)
+            # Every live iterator (an earlier ``aiter(conn)`` kept across another loop too)
+            # must get a replacement generator; the ones gone are dropped here.
+            owners = self.owners
+            if owners is None:
+                owners = self.owners = []
+            owners[:] = [ref for ref in owners if ref() is not None]
+            owners.append(weakref.ref(owner))
         return self.step
 
     def renew(self) -> types.AsyncGeneratorType[AgentEvent, None]:
         """Start a fresh item generator (the first, or after one ended with an exception)."""
         gen = self.gen = cast("types.AsyncGeneratorType[AgentEvent, None]", self.stream())
         self.step = gen.__anext__
-        owner = self.owner() if self.owner is not None else None
-        if owner is not None:
-            owner.__anext__ = self.step
+        for ref in self.owners or ():
+            owner = ref()
+            if owner is not None:
+                owner.__anext__ = self.step
         return gen
 
     def consumer_waiting(self) -> bool:
@@ -673,8 +680,6 @@ class _Reader:
         pull = self.pull
         proto = self.proto
         recorder = self.recorder
-        receive = self.receive
-        steps = proto.steps
         decode = _fast_decode
         try:
             while True:
@@ -691,6 +696,7 @@ class _Reader:
                 if pull.give_back_wanted:  # asked for while we waited for the hand-over
                     pull.release(self)
                     continue
+                receive = self.receive
                 while True:
                     try:
                         msg = await receive()
@@ -708,7 +714,7 @@ class _Reader:
                             except Exception:
                                 item = proto.receive_text(data)
                             else:
-                                if type(item) in steps:
+                                if type(item) in proto.steps:  # (a hook may add a type)
                                     item = proto.received_text(item, data)
                                 else:
                                     proto.messages_received += 1

@@ -223,3 +223,63 @@ async def test_leaving_the_loop_then_iterating_again_keeps_order() -> None:
                     # task takes the socket back before the loop comes again.
                     await asyncio.sleep(0.12)
             assert texts == [f"Flood event {i}." for i in range(500)]
+
+
+@pytest.mark.anyio
+async def test_a_typed_hook_added_while_reading_directly_sees_every_later_message() -> None:
+    # The first typed hook gives the connection its own rules table: the direct path must
+    # look it up per frame, not keep the table it started with.
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            await conn.inject_user_message("one")
+            await until(conn, of(m.AgentAudioDone), [])
+            assert conn.reading_directly
+            hooked: list[str] = []
+            conn.add_hook(m.ConversationText, lambda t: hooked.append(t.content))
+            seen: list[Any] = []
+            await conn.inject_user_message("two")
+            await until(conn, of(m.AgentAudioDone), seen)
+            got = [x.content for x in seen if isinstance(x, m.ConversationText)]
+            assert got[0] == "two"
+            assert hooked == got
+
+
+@pytest.mark.anyio
+async def test_an_iterator_kept_across_another_loop_survives_a_timed_out_step() -> None:
+    # Two iterators of one connection, the older one stepped last: a step cancelled inside
+    # receive() must leave every live iterator working, not only the newest.
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            held = aiter(conn)
+            await conn.inject_user_message("one")
+            await until(conn, of(m.AgentAudioDone), [])  # another async for, then gone
+            assert conn.reading_directly
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(held), 0.01)
+            await conn.inject_user_message("two")
+            async with asyncio.timeout(scaled(10)):
+                msg = await anext(held)
+            assert isinstance(msg, m.ConversationText)
+            assert msg.content == "two"
+
+
+@pytest.mark.anyio
+async def test_one_iterator_stepped_from_two_tasks_at_once_refuses_the_second_step() -> None:
+    # Sharing one iterator object between tasks is refused at the second concurrent step
+    # (asyncio's "already running"; a ConcurrencyError would cost every message a Python
+    # frame); the first step is not disturbed and nothing is lost.
+    async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
+        async with client_for(emu).agent.connect(SETTINGS) as conn:
+            it = aiter(conn)
+            await conn.inject_user_message("one")
+            while not isinstance(await anext(it), m.AgentAudioDone):
+                pass
+            first = asyncio.ensure_future(anext(it))
+            await asyncio.sleep(0)  # the first step now waits in receive()
+            with pytest.raises(RuntimeError, match="already running"):
+                await anext(it)
+            await conn.inject_user_message("two")
+            async with asyncio.timeout(scaled(10)):
+                got = await first
+            assert isinstance(got, m.ConversationText)
+            assert got.content == "two"
