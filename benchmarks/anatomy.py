@@ -95,7 +95,7 @@ async def measure(base: str, rounds: int, n: int) -> dict[str, list[float]]:
 def report(cpu: dict[str, list[float]], n: int) -> None:
     per_msg = {name: statistics.median(v) / (2 * n) * 1e9 for name, v in cpu.items()}
     print(f"{len(cpu['floor'])} interleaved rounds, {n} events + {n} audio frames each")
-    print("| loop | CPU ns per message (median) | msgs/s vs floor (median of pairs, min-max) |")
+    print("| loop | CPU ns per message (median) | rate vs floor: floor CPU / its CPU (pairs) |")
     print("|---|---:|---:|")
     for name, values in cpu.items():
         ratios = sorted(f / v for f, v in zip(cpu["floor"], values, strict=True))
@@ -109,8 +109,8 @@ def report(cpu: dict[str, list[float]], n: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=12)
-    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--rounds", type=int, default=12, help="interleaved rounds (default 12)")
+    p.add_argument("--events", type=int, default=200_000, help="events (and audio frames) per run")
     args = p.parse_args()
     proc, base = start_server()
     try:
