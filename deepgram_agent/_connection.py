@@ -117,7 +117,7 @@ class _PullMode:
 
     The reader task reads the socket until the ``async for`` consumer waits on the empty queue
     for the very item the reader has just decoded; then it hands that item and the socket to
-    the consumer and parks. From then on the consumer's item generator (``_Reader.items``)
+    the consumer and parks. From then on the consumer's item generator (``_Reader.stream``)
     calls ``ws.receive()`` itself: one task, no queue, what a bare aiohttp loop costs. The
     reader takes the socket back (``give_back``):
 
@@ -741,10 +741,8 @@ class _Reader:
                         break
                     if pull.give_back_wanted:  # asked for while we were in receive()
                         pull.release(self)
-                        yield item
-                        break
                     yield item
-                    if not pull.active or items:  # taken back while the loop body ran
+                    if not pull.active or items:  # given back, or taken while the body ran
                         break
         except StopAsyncIteration:
             return  # the quiet end (from _next_queued)

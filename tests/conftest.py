@@ -11,11 +11,13 @@ Helpers every test file uses (import them from here, do not redefine them):
   bounded by a scaled timeout, failing (never hanging) when the stream ends first.
 - :func:`of`, :func:`is_type`: the predicates they take, by class or by wire ``type``.
 - :func:`scaled`: a timeout multiplied by ``DG_TEST_TIMEOUT_FACTOR``.
+- :func:`into_pull_mode`: run one turn so that ``async for`` reads the socket itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -24,6 +26,7 @@ from typing import Any
 import pytest
 
 from deepgram_agent import DeepgramClient
+from deepgram_agent import messages as m
 from deepgram_agent.testing import AgentEmulator
 
 #: Multiply every unavoidable timeout by this (set DG_TEST_TIMEOUT_FACTOR on a slow machine).
@@ -49,29 +52,16 @@ PLAIN_SETTINGS: dict[str, Any] = {
     },
 }
 
-#: A complete wire-style Settings message (linear16 in at 16 kHz, out at 24 kHz, one function).
-SETTINGS: dict[str, Any] = {
-    "type": "Settings",
-    "audio": {
-        "input": {"encoding": "linear16", "sample_rate": 16000},
-        "output": {"encoding": "linear16", "sample_rate": 24000, "container": "none"},
-    },
-    "agent": {
-        "listen": {"provider": {"type": "deepgram", "model": "nova-3"}},
-        "think": {
-            "provider": {"type": "open_ai", "model": "gpt-4o-mini"},
-            "prompt": "Be brief.",
-            "functions": [
-                {
-                    "name": "get_time",
-                    "description": "Current time",
-                    "parameters": {"type": "object", "properties": {}},
-                }
-            ],
-        },
-        "speak": {"provider": {"type": "deepgram", "model": "aura-2-thalia-en"}},
-    },
-}
+#: A complete wire-style Settings message (linear16 in at 16 kHz, out at 24 kHz, one function):
+#: PLAIN_SETTINGS plus one client-side function.
+SETTINGS: dict[str, Any] = copy.deepcopy(PLAIN_SETTINGS)
+SETTINGS["agent"]["think"]["functions"] = [
+    {
+        "name": "get_time",
+        "description": "Current time",
+        "parameters": {"type": "object", "properties": {}},
+    }
+]
 
 #: The API key the tests give their emulators (never a real key).
 KEY = "test-key-123"
@@ -125,6 +115,13 @@ async def until(
     raise AssertionError(
         f"the stream ended before the expected message; read {len(kinds)}: {kinds[-10:]}"
     )
+
+
+async def into_pull_mode(conn: Any) -> None:
+    """Run one turn so that ``async for`` has taken the socket over (pull mode)."""
+    await conn.inject_user_message("warm up")
+    await until(conn, of(m.AgentAudioDone), [])
+    assert conn.reading_directly
 
 
 async def collect_until(conn: Any, predicate: Predicate, *, seconds: float = 15) -> list[Any]:

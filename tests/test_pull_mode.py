@@ -18,7 +18,7 @@ from deepgram_agent import ConcurrencyError, DeepgramTimeoutError
 from deepgram_agent import messages as m
 from deepgram_agent.testing import AgentEmulator, Faults
 
-from .conftest import KEY, SETTINGS, client_for, of, scaled, until
+from .conftest import KEY, SETTINGS, client_for, into_pull_mode, of, scaled, until
 
 
 def assistant_text(msg: Any) -> bool:
@@ -183,9 +183,7 @@ async def test_an_async_for_while_another_task_waits_in_recv_is_refused() -> Non
     # a ConcurrencyError that says what to do, not asyncio's "already running".
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
         async with client_for(emu).agent.connect(SETTINGS) as conn:
-            await conn.inject_user_message("one")
-            await until(conn, of(m.AgentAudioDone), [])
-            assert conn.reading_directly
+            await into_pull_mode(conn)
             first = asyncio.create_task(conn.recv())
             await asyncio.sleep(0)  # one loop turn: the first recv() is now waiting
 
@@ -231,9 +229,7 @@ async def test_a_typed_hook_added_while_reading_directly_sees_every_later_messag
     # look it up per frame, not keep the table it started with.
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
         async with client_for(emu).agent.connect(SETTINGS) as conn:
-            await conn.inject_user_message("one")
-            await until(conn, of(m.AgentAudioDone), [])
-            assert conn.reading_directly
+            await into_pull_mode(conn)
             hooked: list[str] = []
             conn.add_hook(m.ConversationText, lambda t: hooked.append(t.content))
             seen: list[Any] = []
@@ -251,9 +247,7 @@ async def test_an_iterator_kept_across_another_loop_survives_a_timed_out_step() 
     async with AgentEmulator(api_key=KEY, realtime_audio=False) as emu:
         async with client_for(emu).agent.connect(SETTINGS) as conn:
             held = aiter(conn)
-            await conn.inject_user_message("one")
-            await until(conn, of(m.AgentAudioDone), [])  # another async for, then gone
-            assert conn.reading_directly
+            await into_pull_mode(conn)  # another async for, then gone
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(anext(held), 0.01)
             await conn.inject_user_message("two")

@@ -23,17 +23,9 @@ from deepgram_agent._reconnect import ReconnectPolicy
 from deepgram_agent.testing import AgentEmulator, Faults, Rule, Script, ToolCall
 from deepgram_agent.tools import Tools
 
-from .conftest import KEY, SETTINGS, client_for, of, scaled, until
+from .conftest import KEY, SETTINGS, client_for, into_pull_mode, of, scaled, until
 
 FAST = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.0, max_attempts=4)
-
-
-async def into_pull_mode(conn: Any) -> None:
-    """Run one turn so that ``async for`` has taken the socket over."""
-    seen: list[Any] = []
-    await conn.inject_user_message("warm up")
-    await until(conn, of(m.AgentAudioDone), seen)
-    assert conn.reading_directly
 
 
 async def reading_in_pull_mode(conn: Any, seen: list[Any]) -> asyncio.Task[None]:
